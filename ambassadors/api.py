@@ -1,0 +1,132 @@
+"""JSON API for programs (staff or a `manage` key) and ambassador enrolment (`track` or `manage` key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ambassadors import roles
+from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, request_api_key, require_key_or_role
+from ambassadors.models import Ambassador, Program
+from ambassadors.selectors import program_by_slug
+from ambassadors.services import ambassador_enroll, program_create, program_update
+from config.errors import InvalidInput
+
+
+class ProgramSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Program
+        fields = [
+            "slug", "name", "description", "destination_url", "allowed_redirect_hosts",
+            "attribution_window_days", "attribution_model", "hold_period_days", "currency",
+            "base_price", "floor_price", "velocity_limit", "leaderboard_public", "status", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at"]
+        extra_kwargs = {
+            "attribution_window_days": {"min_value": 1, "max_value": 3650},
+            "hold_period_days": {"min_value": 0, "max_value": 3650},
+            "velocity_limit": {"min_value": 1, "max_value": 1_000_000},
+            "base_price": {"min_value": 0},
+            "floor_price": {"min_value": 0},
+        }
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    return request.data
+
+
+class ProgramsApi(APIView):
+    permission_classes = [KeyOrAuthenticated]
+
+    @extend_schema(responses=ProgramSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        key = request_api_key(request)
+        if key is not None:
+            if not key.has_scope("manage"):
+                raise PermissionDenied("This API key needs the scope manage.")
+            programs = Program.objects.filter(pk=key.program_id)
+        elif roles.is_marketing(request.user):
+            programs = Program.objects.all()
+        else:
+            raise PermissionDenied("Only marketing staff manage programs.")
+        return Response(ProgramSerializer(programs.order_by("slug"), many=True).data)
+
+    @extend_schema(request=ProgramSerializer, responses={201: ProgramSerializer})
+    def post(self, request: Request) -> Response:
+        if request_api_key(request) is not None or not roles.is_marketing(request.user):
+            raise PermissionDenied("Only marketing staff create programs.")
+        serializer = ProgramSerializer(data=_body(request))
+        serializer.is_valid(raise_exception=True)
+        program = program_create(**serializer.validated_data)
+        return Response(ProgramSerializer(program).data, status=status.HTTP_201_CREATED)
+
+
+class ProgramDetailApi(APIView):
+    permission_classes = [KeyOrAuthenticated]
+
+    @extend_schema(responses=ProgramSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        program = program_by_slug(slug)
+        require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
+        return Response(ProgramSerializer(program).data)
+
+    @extend_schema(request=ProgramSerializer, responses=ProgramSerializer)
+    def patch(self, request: Request, slug: str) -> Response:
+        program = program_by_slug(slug)
+        require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
+        serializer = ProgramSerializer(program, data=_body(request), partial=True)
+        serializer.is_valid(raise_exception=True)
+        if "slug" in serializer.validated_data and request_api_key(request) is not None:
+            raise InvalidInput("A key cannot rename its program's slug.", field="slug")
+        program = program_update(program=program, **serializer.validated_data)
+        return Response(ProgramSerializer(program).data)
+
+
+class AmbassadorOutput(serializers.ModelSerializer):
+    link = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ambassador
+        fields = ["email", "code", "link", "display_name"]
+
+    def get_link(self, ambassador: Ambassador) -> str:
+        request = self.context.get("request")
+        path = f"/r/{ambassador.code}"
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class AmbassadorsApi(APIView):
+    """Enrol a customer as an ambassador; the same e-mail again answers 200 with the first."""
+
+    permission_classes = [KeyOrAuthenticated]
+    throttle_classes = [ApiKeyRateThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        display_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        code = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses={200: AmbassadorOutput, 201: AmbassadorOutput})
+    def post(self, request: Request, slug: str) -> Response:
+        program = program_by_slug(slug)
+        if request_api_key(request) is None and not request.user.is_authenticated:
+            raise NotAuthenticated()
+        require_key_or_role(request, program, scopes=("track", "manage"), role=roles.is_marketing)
+        serializer = self.InputSerializer(data=_body(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        ambassador, created = ambassador_enroll(
+            program=program, email=data["email"], display_name=data["display_name"], code=data.get("code") or None
+        )
+        return Response(
+            AmbassadorOutput(ambassador, context={"request": request}).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

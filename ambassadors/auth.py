@@ -1,0 +1,88 @@
+"""API authentication and permissions: program-scoped bearer keys for integrations, sessions for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+from ambassadors import roles
+from ambassadors.models import ApiKey, Program
+from ambassadors.services import api_key_hash, api_key_touch
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <key>`; request.auth is the ApiKey, request.user stays anonymous."""
+
+    keyword = "bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <key>' with one key.")
+        try:
+            raw = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("The API key is not valid.") from None
+        key = ApiKey.objects.select_related("program").filter(key_hash=api_key_hash(raw)).first()
+        if key is None or key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
+        api_key_touch(key=key)
+        return AnonymousUser(), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+def request_api_key(request: Request) -> ApiKey | None:
+    return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+def require_key_or_role(request: Request, program: Program, *, scopes: tuple[str, ...], role: Any) -> None:
+    """Let through a key of this program carrying one of `scopes`, or a signed-in user with `role`.
+
+    Raises 401 when nobody is identified, 403 when the caller lacks the right.
+    """
+    key = request_api_key(request)
+    if key is not None:
+        if key.program_id != program.pk:
+            raise exceptions.PermissionDenied("This API key belongs to another program.")
+        if not any(key.has_scope(s) for s in scopes):
+            raise exceptions.PermissionDenied(f"This API key needs the scope {' or '.join(scopes)}.")
+        return
+    if not request.user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    if role is None or not role(request.user):
+        raise exceptions.PermissionDenied("You do not have the right to do this.")
+
+
+class KeyOrAuthenticated(permissions.BasePermission):
+    """Authenticated means a signed-in user or a valid key; finer rules are checked in the view."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request_api_key(request) or request.user.is_authenticated)
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        key = request_api_key(request)
+        if key is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": key.pk}
+
+
+__all__ = [
+    "ApiKeyAuthentication",
+    "ApiKeyRateThrottle",
+    "KeyOrAuthenticated",
+    "request_api_key",
+    "require_key_or_role",
+    "roles",
+]

@@ -1,0 +1,146 @@
+"""Programs, their ambassadors, their API keys, and the counters that measure each ambassador's value."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Program(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    class AttributionModel(models.TextChoices):
+        LAST_CLICK = "last_click", "Last click"
+        FIRST_CLICK = "first_click", "First click"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Empty means the hosted program page of Parrain itself.
+    destination_url = models.URLField(max_length=500, blank=True)
+    # Hosts a referral link's `to` parameter may send visitors to, besides the destination's own host.
+    allowed_redirect_hosts = models.JSONField(default=list, blank=True)
+    attribution_window_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    attribution_model = models.CharField(
+        max_length=16, choices=AttributionModel.choices, default=AttributionModel.LAST_CLICK
+    )
+    hold_period_days = models.PositiveIntegerField(default=14)
+    currency = models.CharField(max_length=3, default="EUR")
+    base_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    floor_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # More signups than this from one IP hash or visitor within a day go to review.
+    velocity_limit = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    leaderboard_public = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(floor_price__isnull=True)
+                | Q(base_price__isnull=True)
+                | Q(floor_price__lte=models.F("base_price")),
+                name="program_floor_not_above_base",
+            ),
+            models.CheckConstraint(
+                condition=Q(floor_price__isnull=True) | Q(floor_price__gte=Decimal("0")),
+                name="program_floor_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class Ambassador(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="ambassadors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ambassadorships")
+    # Shown upper-case; `code_key` (look-alikes folded) is what lookups and uniqueness use.
+    # The ambassador's main referral link is /r/<code>; channel links live in referrals.ReferralLink.
+    code = models.CharField(max_length=32)
+    # Unique across programs, because `/r/<code>` names no program.
+    code_key = models.CharField(max_length=32, unique=True, editable=False)
+    email = models.EmailField(max_length=254)
+    display_name = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "user"], name="ambassador_user_once_per_program"),
+            models.UniqueConstraint(fields=["program", "email"], name="ambassador_email_once_per_program"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or self.email} ({self.code})"
+
+    @property
+    def public_name(self) -> str:
+        return self.display_name or self.email.split("@", 1)[0]
+
+
+class AmbassadorCounters(models.Model):
+    """Counts that move with each event, so nothing rescans history on the hot path.
+
+    The reconciliation recomputes them from the source rows and repairs any drift.
+    """
+
+    ambassador = models.OneToOneField(Ambassador, on_delete=models.CASCADE, primary_key=True, related_name="counters")
+    signups = models.IntegerField(default=0)
+    qualified = models.IntegerField(default=0)
+    conversions = models.IntegerField(default=0)  # approved ones
+    converted_amount = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "ambassador counters"
+
+
+class ProgramCounters(models.Model):
+    program = models.OneToOneField(Program, on_delete=models.CASCADE, primary_key=True, related_name="counters")
+    signups = models.IntegerField(default=0)
+    # Qualified subscribers, attributed or not: what the collective ladder counts.
+    qualified = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "program counters"
+
+
+class ApiKey(models.Model):
+    class Scope(models.TextChoices):
+        TRACK = "track", "Track signups and conversions"
+        READ = "read", "Read stats and attributions"
+        MANAGE = "manage", "Manage the program and its tiers"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, help_text="First characters of the key, to recognise it.")
+    # SHA-256 of the whole key: keys are 256-bit random tokens, so a slow hash would add nothing.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({', '.join(self.scopes)}) for {self.program.slug}"
+
+    def has_scope(self, scope: str) -> bool:
+        return self.revoked_at is None and scope in self.scopes

@@ -1,0 +1,57 @@
+"""Parrain's URL map: pages, the referral redirect, the JSON API and its documentation."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from ambassadors import api as ambassadors_api
+from config import health
+from referrals import api as referrals_api
+from referrals import views as referrals_views
+from rewards import api as rewards_api
+from rewards import views as rewards_views
+
+api_v1 = [
+    path("programs/", ambassadors_api.ProgramsApi.as_view(), name="api-programs"),
+    path("programs/<slug:slug>/", ambassadors_api.ProgramDetailApi.as_view(), name="api-program"),
+    path("programs/<slug:slug>/ambassadors", ambassadors_api.AmbassadorsApi.as_view(), name="api-ambassadors"),
+    path(
+        "programs/<slug:slug>/ambassadors/<str:code>",
+        rewards_api.AmbassadorDetailApi.as_view(),
+        name="api-ambassador",
+    ),
+    path("programs/<slug:slug>/signups", referrals_api.SignupsApi.as_view(), name="api-signups"),
+    path("programs/<slug:slug>/signups/", referrals_api.SignupsApi.as_view(), name="api-signups-list"),
+    path(
+        "programs/<slug:slug>/signups/<int:signup_id>/override",
+        referrals_api.SignupOverrideApi.as_view(),
+        name="api-signup-override",
+    ),
+    path("programs/<slug:slug>/conversions", referrals_api.ConversionsApi.as_view(), name="api-conversions"),
+    path(
+        "programs/<slug:slug>/conversions/<str:external_id>/refund",
+        referrals_api.ConversionRefundApi.as_view(),
+        name="api-conversion-refund",
+    ),
+    path("programs/<slug:slug>/price", rewards_api.PriceApi.as_view(), name="api-price"),
+    path("programs/<slug:slug>/leaderboard", rewards_api.LeaderboardApi.as_view(), name="api-leaderboard"),
+    path("programs/<slug:slug>/tiers/", rewards_api.TiersApi.as_view(), name="api-tiers"),
+    path("programs/<slug:slug>/tiers/<int:tier_id>/", rewards_api.TierDetailApi.as_view(), name="api-tier"),
+    path("me", rewards_api.MeApi.as_view(), name="api-me"),
+    path("audit-events/", referrals_api.AuditEventsApi.as_view(), name="api-audit-events"),
+]
+
+urlpatterns = [
+    path("", rewards_views.home, name="home"),
+    path("p/<slug:slug>/", rewards_views.program_page, name="program-page"),
+    path("p/<slug:slug>/subscribe", referrals_views.subscribe, name="program-subscribe"),
+    path("r/<str:code>", referrals_views.referral_redirect, name="referral-redirect"),
+    path("health/", health.health, name="health"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "config.health.not_found"

@@ -1,0 +1,171 @@
+"""Referral links, clicks, signups, conversions, and the append-only audit trail of every decision."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from ambassadors.models import Ambassador, Program
+
+
+class ReferralLink(models.Model):
+    """An extra link of an ambassador for one channel (newsletter, Instagram...), to see what works.
+
+    The main link, /r/<ambassador code>, needs no row.
+    """
+
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.CASCADE, related_name="links")
+    channel = models.SlugField(max_length=32)
+    code = models.CharField(max_length=64)
+    code_key = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ambassador", "channel"], name="link_one_per_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"/r/{self.code}"
+
+
+class Click(models.Model):
+    """One visit through a referral link. The id is a random UUID: it travels in URLs and cookies."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexes are kept to the one the stats need: every index costs time on the redirect.
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, db_index=False, related_name="+")
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.CASCADE, related_name="clicks")
+    link = models.ForeignKey(ReferralLink, on_delete=models.SET_NULL, null=True, blank=True, db_index=False)
+    created_at = models.DateTimeField()
+    visitor_id = models.CharField(max_length=36, blank=True)
+    # HMAC of the IP with a server secret: enough to count repeats, useless to find the person.
+    ip_hash = models.CharField(max_length=64, blank=True)
+    user_agent_family = models.CharField(max_length=64, blank=True)
+    referer_host = models.CharField(max_length=255, blank=True)
+    is_bot = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"click {self.id} on {self.ambassador.code}"
+
+
+class Signup(models.Model):
+    class Method(models.TextChoices):
+        CODE = "code", "Referral code"
+        COOKIE = "cookie", "Referral cookie"
+        API = "api", "Click id passed by the integration"
+        MANUAL = "manual", "Set by an admin"
+        NONE = "none", "Not attributed"
+
+    class Status(models.TextChoices):
+        QUALIFIED = "qualified", "Qualified"
+        PENDING_REVIEW = "pending_review", "Pending review"
+        REJECTED = "rejected", "Rejected"
+
+    class Reason(models.TextChoices):
+        NONE = "", "—"
+        SELF_REFERRAL = "self_referral", "Self-referral"
+        DISPOSABLE_EMAIL = "disposable_email", "Disposable e-mail domain"
+        VELOCITY = "velocity", "Too many signups from one address or visitor"
+        REVIEWED = "reviewed", "Decided by an admin"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="signups")
+    email = models.EmailField(max_length=254)
+    external_id = models.CharField(max_length=128, blank=True)
+    ambassador = models.ForeignKey(
+        Ambassador, on_delete=models.SET_NULL, null=True, blank=True, related_name="signups"
+    )
+    method = models.CharField(max_length=8, choices=Method.choices, default=Method.NONE)
+    click = models.ForeignKey(Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUALIFIED)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    reason_detail = models.CharField(max_length=255, blank=True)
+    ip_hash = models.CharField(max_length=64, blank=True)
+    visitor_id = models.CharField(max_length=36, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "email"], name="signup_email_once_per_program"),
+            models.UniqueConstraint(
+                fields=["program", "external_id"],
+                condition=~Q(external_id=""),
+                name="signup_external_id_once_per_program",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["program", "ip_hash", "created_at"], name="signup_velocity_ip"),
+            models.Index(fields=["program", "visitor_id", "created_at"], name="signup_velocity_visitor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} in {self.program_id}"
+
+    @property
+    def counts(self) -> bool:
+        return self.status == self.Status.QUALIFIED
+
+
+class Conversion(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (hold period)"
+        APPROVED = "approved", "Approved"
+        REVERSED = "reversed", "Reversed"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="conversions")
+    signup = models.ForeignKey(Signup, on_delete=models.PROTECT, related_name="conversions")
+    external_id = models.CharField(max_length=128)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    occurred_at = models.DateTimeField()
+    approve_after = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    # SHA-256 of the canonical request, so a retried call is recognised and a different one refused.
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "external_id"], name="conversion_external_id_once"),
+            models.CheckConstraint(condition=Q(amount__gte=Decimal("0")), name="conversion_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.amount} {self.currency}"
+
+
+class AuditEvent(models.Model):
+    """Append-only: on PostgreSQL a trigger refuses UPDATE and DELETE on this table."""
+
+    class ActorType(models.TextChoices):
+        USER = "user", "User"
+        API_KEY = "api_key", "API key"
+        SYSTEM = "system", "System"
+        VISITOR = "visitor", "Visitor"
+
+    created_at = models.DateTimeField(db_index=True)
+    # Plain ids and labels rather than foreign keys: deleting a user must not rewrite the trail.
+    program_id = models.BigIntegerField(null=True, db_index=True)
+    actor_type = models.CharField(max_length=8, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,145 @@
+"""`manage.py seed_demo`: the book-launch demo program of the README, idempotent (run it any number of times)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from ambassadors.models import Ambassador, Program
+from ambassadors.roles import AUDITORS_GROUP, MARKETING_GROUP
+from ambassadors.services import ambassador_enroll, program_create
+from referrals.audit import Actor
+from referrals.models import Click
+from referrals.services import click_record, signup_record
+from rewards.models import RewardTier
+from rewards.services import tier_create
+
+DEMO_PASSWORD = "parrain-demo"  # noqa: S105  (printed on purpose: demo logins of a local instance)
+LOGINS = [
+    ("ambassador", "an ambassador of the book launch (dashboard, /api/v1/me)"),
+    ("marketer", "marketing staff (programs, tiers, analytics)"),
+    ("admin", "admin (audit, overrides, Django admin)"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo program 'book-launch' with tiers, ambassadors, clicks and signups (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            program = self._program()
+            self._tiers(program)
+            users = self._users()
+            ambassadors = self._ambassadors(program, users["ambassador"])
+        # Outside the transaction: each signup commits and its (eager) recalculation runs after commit.
+        self._activity(program, ambassadors)
+        self.stdout.write(self.style.SUCCESS(f"Demo program ready: /p/{program.slug}/"))
+        self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+        for username, role in LOGINS:
+            self.stdout.write(f"  {username:<11} {role}")
+
+    def _program(self) -> Program:
+        existing = Program.objects.filter(slug="book-launch").first()
+        if existing is not None:
+            return existing
+        return program_create(
+            slug="book-launch",
+            name="The Book Launch",
+            description=(
+                "Subscribe to the author's newsletter: every 5 new subscribers, the book's price drops by 1.00 EUR "
+                "for everyone, down to 10.00. Bring 3 friends and get a 20% voucher."
+            ),
+            currency="EUR",
+            base_price=Decimal("20.00"),
+            floor_price=Decimal("10.00"),
+            hold_period_days=14,
+            leaderboard_public=True,
+        )
+
+    def _tiers(self, program: Program) -> None:
+        if not RewardTier.objects.filter(program=program, kind=RewardTier.Kind.COLLECTIVE).exists():
+            tier_create(
+                program=program,
+                name="Community price drop",
+                kind=RewardTier.Kind.COLLECTIVE,
+                step=5,
+                drop_type=RewardTier.DropType.AMOUNT,
+                drop_value=Decimal("1.00"),
+            )
+        if not RewardTier.objects.filter(program=program, kind=RewardTier.Kind.INDIVIDUAL).exists():
+            tier_create(
+                program=program,
+                name="3 friends subscribed: a 20% voucher",
+                kind=RewardTier.Kind.INDIVIDUAL,
+                metric=RewardTier.Metric.QUALIFIED_SIGNUPS,
+                threshold=Decimal("3"),
+                reward_type=RewardTier.RewardType.PERCENT_VOUCHER,
+                reward_value=Decimal("20"),
+            )
+
+    def _users(self) -> dict[str, Any]:
+        User = get_user_model()
+        marketing, _ = Group.objects.get_or_create(name=MARKETING_GROUP)
+        auditors, _ = Group.objects.get_or_create(name=AUDITORS_GROUP)
+        marketing.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label__in=["ambassadors", "rewards"],
+                codename__regex=r"^(view|change|add)_(program|rewardtier)$",
+            )
+        )
+        users = {}
+        for username, _role in LOGINS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"email": f"{username}@demo.parrain.test"}
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                if username == "admin":
+                    user.is_staff = user.is_superuser = True
+                if username == "marketer":
+                    user.is_staff = True
+                user.save()
+            if username == "marketer":
+                user.groups.add(marketing)
+            if username == "admin":
+                user.groups.add(auditors)
+            users[username] = user
+        return users
+
+    def _ambassadors(self, program: Program, demo_user: Any) -> list[Ambassador]:
+        me, _ = ambassador_enroll(
+            program=program, email=demo_user.email, display_name="Demo Ambassador", code="BOOKFAN", user=demo_user
+        )
+        alice, _ = ambassador_enroll(program=program, email="alice@demo.parrain.test", display_name="Alice")
+        bob, _ = ambassador_enroll(program=program, email="bob@demo.parrain.test", display_name="Bob")
+        return [me, alice, bob]
+
+    def _activity(self, program: Program, ambassadors: list[Ambassador]) -> None:
+        me, alice, bob = ambassadors
+        browsers = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+        for ambassador, clicks in ((me, 4), (alice, 6), (bob, 2)):
+            for i in range(clicks - Click.objects.filter(ambassador=ambassador).count()):
+                click_record(
+                    ambassador=ambassador,
+                    link=None,
+                    ip=f"192.0.2.{i + 1}",
+                    user_agent=browsers,
+                    referer="https://newsletter.example/",
+                    visitor_id=f"demo-visitor-{ambassador.code}-{i}",
+                )
+        actor = Actor.system("seed_demo")
+        plan = [(alice, 3), (me, 2), (bob, 1), (None, 1)]
+        for ambassador, count in plan:
+            for i in range(count):
+                owner = ambassador.code.lower() if ambassador else "direct"
+                signup_record(
+                    program=program,
+                    email=f"friend{i + 1}.{owner}@demo.parrain.test",
+                    referral_code=ambassador.code if ambassador else None,
+                    actor=actor,
+                )
