@@ -16,7 +16,11 @@ from config.errors import ParrainError
 class ProgramForm(forms.ModelForm):
     class Meta:
         model = Program
-        fields = "__all__"
+        fields = [
+            "slug", "name", "description", "destination_url", "allowed_redirect_hosts", "attribution_window_days",
+            "attribution_model", "hold_period_days", "currency", "base_price", "floor_price", "velocity_limit",
+            "leaderboard_public", "status",
+        ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -124,7 +124,10 @@ class AmbassadorsApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         ambassador, created = ambassador_enroll(
-            program=program, email=data["email"], display_name=data["display_name"], code=data.get("code") or None
+            program=program,
+            email=data["email"],
+            display_name=data["display_name"],
+            code=data.get("code") or None,
         )
         return Response(
             AmbassadorOutput(ambassador, context={"request": request}).data,

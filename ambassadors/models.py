@@ -108,6 +108,9 @@ class AmbassadorCounters(models.Model):
     class Meta:
         verbose_name_plural = "ambassador counters"
 
+    def __str__(self) -> str:
+        return f"counters of ambassador {self.ambassador_id}"
+
 
 class ProgramCounters(models.Model):
     program = models.OneToOneField(Program, on_delete=models.CASCADE, primary_key=True, related_name="counters")
@@ -118,6 +121,9 @@ class ProgramCounters(models.Model):
 
     class Meta:
         verbose_name_plural = "program counters"
+
+    def __str__(self) -> str:
+        return f"counters of program {self.program_id}"
 
 
 class ApiKey(models.Model):

@@ -20,7 +20,9 @@ def ambassador_by_code(program: Program, raw_code: str) -> Ambassador:
     if not is_well_formed_code(raw_code):
         raise NotFound("No ambassador with this code in this program.")
     ambassador = (
-        Ambassador.objects.select_related("program", "counters").filter(program=program, code_key=code_key(raw_code)).first()
+        Ambassador.objects.select_related("program", "counters")
+        .filter(program=program, code_key=code_key(raw_code))
+        .first()
     )
     if ambassador is None:
         raise NotFound("No ambassador with this code in this program.")

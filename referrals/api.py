@@ -174,7 +174,8 @@ class ConversionsApi(APIView):
         )
         conversion = conversion_for(program, conversion.external_id) or conversion
         return Response(
-            ConversionOutput(conversion).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            ConversionOutput(conversion).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 

@@ -75,9 +75,7 @@ class Signup(models.Model):
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="signups")
     email = models.EmailField(max_length=254)
     external_id = models.CharField(max_length=128, blank=True)
-    ambassador = models.ForeignKey(
-        Ambassador, on_delete=models.SET_NULL, null=True, blank=True, related_name="signups"
-    )
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.SET_NULL, null=True, blank=True, related_name="signups")
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.NONE)
     click = models.ForeignKey(Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUALIFIED)

@@ -53,7 +53,11 @@ def channel_stats(ambassador: Ambassador) -> list[dict[str, Any]]:
         .order_by("-clicks")
     )
     return [
-        {"channel": r["link__channel"] or "main", "code": r["link__code"] or ambassador.code, "clicks": r["clicks"]}
+        {
+            "channel": r["link__channel"] or "main",
+            "code": r["link__code"] or ambassador.code,
+            "clicks": r["clicks"],
+        }
         for r in rows
     ]
 

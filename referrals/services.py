@@ -205,7 +205,11 @@ def _screen(
         return Signup.Status.REJECTED, Signup.Reason.SELF_REFERRAL, "The referee is the ambassador."
     domain = email.rsplit("@", 1)[-1]
     if domain in DISPOSABLE_DOMAINS:
-        return Signup.Status.PENDING_REVIEW, Signup.Reason.DISPOSABLE_EMAIL, f"{domain} is a disposable domain."
+        return (
+            Signup.Status.PENDING_REVIEW,
+            Signup.Reason.DISPOSABLE_EMAIL,
+            f"{domain} is a disposable domain.",
+        )
     same_source = Q()
     if ip_hashed:
         same_source |= Q(ip_hash=ip_hashed)
@@ -242,7 +246,9 @@ def _contribution(signup: Signup) -> tuple[int, Decimal]:
 
 def _announce(program_id: int, *ambassador_ids: int | None) -> None:
     counts_changed.send(
-        sender=Signup, program_id=program_id, ambassador_ids=sorted({a for a in ambassador_ids if a is not None})
+        sender=Signup,
+        program_id=program_id,
+        ambassador_ids=sorted({a for a in ambassador_ids if a is not None}),
     )
 
 
@@ -273,7 +279,11 @@ def signup_record(
 
     now = timezone.now()
     attribution = attribution_decide(
-        program=program, referral_code=referral_code, cookie_click_id=cookie_click_id, click_id=click_id, now=now
+        program=program,
+        referral_code=referral_code,
+        cookie_click_id=cookie_click_id,
+        click_id=click_id,
+        now=now,
     )
     ip_hashed = ip_hash(referee_ip)
     if attribution.click is not None:
@@ -343,7 +353,8 @@ def _attribution_reason(attribution: Attribution, program: Program) -> str:
     if attribution.method == Signup.Method.CODE:
         return f"Referral code {attribution.ambassador.code} given with the signup."
     model = program.get_attribution_model_display().lower()
-    return f"Click {attribution.click.pk if attribution.click else ''} ({model}) inside the {program.attribution_window_days}-day window."
+    click = attribution.click.pk if attribution.click else ""
+    return f"Click {click} ({model}) inside the {program.attribution_window_days}-day window."
 
 
 def _signup_change(
@@ -431,11 +442,11 @@ def signup_review(*, signup: Signup, status: str, reason: str, actor: Actor) -> 
 
 def parse_amount(raw: Any, currency: str) -> Decimal:
     if isinstance(raw, bool) or raw is None:
-        raise InvalidInput("Give the amount as a decimal string such as \"19.90\".", field="amount")
+        raise InvalidInput('Give the amount as a decimal string such as "19.90".', field="amount")
     try:
         amount = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError):
-        raise InvalidInput("Give the amount as a decimal string such as \"19.90\".", field="amount") from None
+        raise InvalidInput('Give the amount as a decimal string such as "19.90".', field="amount") from None
     if not amount.is_finite():
         raise InvalidInput("The amount must be a finite number.", field="amount")
     if amount < 0:
@@ -529,8 +540,13 @@ def conversion_record(
                 object_type="conversion",
                 object_id=conversion.pk,
                 program_id=program.pk,
-                after={"external_id": external_id, "amount": str(amount), "currency": currency,
-                       "signup": signup.pk, "ambassador": signup.ambassador.code if signup.ambassador else None},
+                after={
+                    "external_id": external_id,
+                    "amount": str(amount),
+                    "currency": currency,
+                    "signup": signup.pk,
+                    "ambassador": signup.ambassador.code if signup.ambassador else None,
+                },
             )
     except IntegrityError:
         existing = Conversion.objects.filter(program=program, external_id=external_id).first()
@@ -546,7 +562,8 @@ def conversion_record(
 def _same_or_conflict(existing: Conversion, request_hash: str) -> Conversion:
     if existing.request_hash != request_hash:
         raise Conflict(
-            "A conversion with this external_id was already recorded with a different body.", field="external_id"
+            "A conversion with this external_id was already recorded with a different body.",
+            field="external_id",
         )
     return existing
 
@@ -597,9 +614,10 @@ def conversion_refund(*, program: Program, external_id: str, actor: Actor, reaso
     with transaction.atomic():
         # Lock: a refund racing the approval task must not leave the counter counting a reversed sale.
         conversion = (
-            Conversion.objects.select_for_update().select_related("signup").filter(
-                program=program, external_id=external_id
-            ).first()
+            Conversion.objects.select_for_update()
+            .select_related("signup")
+            .filter(program=program, external_id=external_id)
+            .first()
         )
         if conversion is None:
             raise NotFound("No conversion with this external_id in this program.")
@@ -648,7 +666,9 @@ def link_create(*, ambassador: Ambassador, channel: str) -> ReferralLink:
     code = f"{ambassador.code}-{channel.upper()}"[:64]
     try:
         with transaction.atomic():
-            return ReferralLink.objects.create(ambassador=ambassador, channel=channel, code=code, code_key=code_key(code))
+            return ReferralLink.objects.create(
+                ambassador=ambassador, channel=channel, code=code, code_key=code_key(code)
+            )
     except IntegrityError:
         existing = ReferralLink.objects.filter(ambassador=ambassador, channel=channel).first()
         if existing is None:

@@ -49,14 +49,20 @@ def referral_redirect(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _set_cookies(
-    request: HttpRequest, response: HttpResponse, program: Program, click: Click, visitor: str, new_visitor: bool
+    request: HttpRequest,
+    response: HttpResponse,
+    program: Program,
+    click: Click,
+    visitor: str,
+    new_visitor: bool,
 ) -> None:
     if new_visitor:
         client.set_visitor_cookie(response, visitor)
-    if program.attribution_model == Program.AttributionModel.FIRST_CLICK:
-        # First click wins: a browser already carrying a live referral keeps it.
-        if client.referral_click_id(request, program.pk, program.attribution_window_days):
-            return
+    # First click wins: a browser already carrying a live referral keeps it.
+    if program.attribution_model == Program.AttributionModel.FIRST_CLICK and client.referral_click_id(
+        request, program.pk, program.attribution_window_days
+    ):
+        return
     client.set_referral_cookie(response, program.pk, str(click.pk), program.attribution_window_days)
 
 

@@ -70,7 +70,9 @@ class AmbassadorDetailApi(APIView):
 class MeApi(APIView):
     """The signed-in ambassador: programs, codes, links, stats, progress to the next tier, rewards."""
 
-    @extend_schema(responses=inline_serializer("Me", {"programs": serializers.ListField(child=serializers.DictField())}))
+    @extend_schema(
+        responses=inline_serializer("Me", {"programs": serializers.ListField(child=serializers.DictField())})
+    )
     def get(self, request: Request) -> Response:
         if request_api_key(request) is not None:
             raise PermissionDenied("/me is for a signed-in person, not an API key.")

@@ -55,7 +55,8 @@ class RewardTier(models.Model):
         ordering = ["program", "kind", "threshold", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(threshold__isnull=True) | Q(threshold__gt=Decimal("0")), name="tier_threshold_positive"
+                condition=Q(threshold__isnull=True) | Q(threshold__gt=Decimal("0")),
+                name="tier_threshold_positive",
             ),
             models.CheckConstraint(
                 condition=Q(repeat_every__isnull=True) | Q(repeat_every__gt=Decimal("0")),
@@ -108,7 +109,8 @@ class RewardGrant(models.Model):
                 name="welcome_grant_once_per_signup",
             ),
             models.CheckConstraint(
-                condition=Q(ambassador__isnull=False) | Q(referee_signup__isnull=False), name="grant_has_recipient"
+                condition=Q(ambassador__isnull=False) | Q(referee_signup__isnull=False),
+                name="grant_has_recipient",
             ),
         ]
 

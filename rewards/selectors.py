@@ -95,5 +95,10 @@ def leaderboard(program: Program, limit: int = 20) -> list[dict[str, Any]]:
         .order_by("-qualified", "ambassador__created_at")[:limit]
     )
     return [
-        {"rank": i, "display_name": c.ambassador.display_name or "Anonymous ambassador", "qualified": c.qualified} for i, c in enumerate(rows, 1)
+        {
+            "rank": i,
+            "display_name": c.ambassador.display_name or "Anonymous ambassador",
+            "qualified": c.qualified,
+        }
+        for i, c in enumerate(rows, 1)
     ]

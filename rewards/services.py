@@ -65,9 +65,10 @@ def tier_check(*, program: Program, fields: dict[str, Any], tier_id: int | None 
         _check_reward(fields.get("reward_type"), fields.get("reward_value"), fields.get("reward_text"), "reward")
         if fields.get("referee_reward_type"):
             _check_reward(fields.get("referee_reward_type"), fields.get("referee_reward_value"), "-", "referee_reward")
-        if fields.get("is_active", True) and others.filter(
-            kind=RewardTier.Kind.INDIVIDUAL, metric=metric, threshold=threshold
-        ).exists():
+        if (
+            fields.get("is_active", True)
+            and others.filter(kind=RewardTier.Kind.INDIVIDUAL, metric=metric, threshold=threshold).exists()
+        ):
             raise InvalidInput("Another active tier already unlocks at this metric and threshold.", field="threshold")
     elif kind == RewardTier.Kind.COLLECTIVE:
         if program.base_price is None or program.floor_price is None:
@@ -434,9 +435,13 @@ def _repair_ambassador_counters(program: Program) -> int:
         .annotate(count=Count("id"), amount=Sum("amount"))
     }
     repaired = 0
-    existing = set(AmbassadorCounters.objects.filter(ambassador__program=program).values_list("ambassador_id", flat=True))
+    existing = set(
+        AmbassadorCounters.objects.filter(ambassador__program=program).values_list("ambassador_id", flat=True)
+    )
     missing = Ambassador.objects.filter(program=program).exclude(pk__in=existing).values_list("pk", flat=True)
-    AmbassadorCounters.objects.bulk_create([AmbassadorCounters(ambassador_id=pk) for pk in missing], ignore_conflicts=True)
+    AmbassadorCounters.objects.bulk_create(
+        [AmbassadorCounters(ambassador_id=pk) for pk in missing], ignore_conflicts=True
+    )
     stale: list[AmbassadorCounters] = []
     for counters in AmbassadorCounters.objects.filter(ambassador__program=program).iterator(chunk_size=5000):
         s = signups.get(counters.ambassador_id, {})

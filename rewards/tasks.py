@@ -31,7 +31,9 @@ def reconcile() -> dict[str, int]:
 
 @shared_task(name="rewards.grant_notify", acks_late=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True)
 def grant_notify(grant_id: int, event: str) -> None:
-    grant = RewardGrant.objects.select_related("tier__program", "ambassador", "referee_signup").filter(pk=grant_id).first()
+    grant = (
+        RewardGrant.objects.select_related("tier__program", "ambassador", "referee_signup").filter(pk=grant_id).first()
+    )
     if grant is None:
         return
     recipient = grant.ambassador.email if grant.ambassador else grant.referee_signup.email  # type: ignore[union-attr]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from ambassadors.selectors import programs_listed
 from ambassadors.models import Program
+from ambassadors.selectors import programs_listed
 from rewards.selectors import leaderboard, program_price
 
 

@@ -70,7 +70,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter.write_line(bar, red=True, bold=True)
         for marker, count in skipped.items():
             terminalreporter.write_line(f"!! {count} tests SKIPPED: {marker} unavailable ({MISSING[marker]})", red=True)
-        terminalreporter.write_line("!! CI runs them all: run `make test` with PostgreSQL, Redis and chromium.", red=True)
+        terminalreporter.write_line(
+            "!! CI runs them all: run `make test` with PostgreSQL, Redis and chromium.", red=True
+        )
         terminalreporter.write_line(bar, red=True, bold=True)
 
 

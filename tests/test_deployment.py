@@ -181,7 +181,5 @@ def test_makefile_offers_the_documented_targets():
 
 
 def test_docker_build_context_leaves_out_local_state():
-    ignored = {
-        line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    }
+    ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()}
     assert {".git", ".venv", "db.sqlite3*", "staticfiles", ".env"} <= ignored

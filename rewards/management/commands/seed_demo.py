@@ -39,7 +39,7 @@ class Command(BaseCommand):
         # Outside the transaction: each signup commits and its (eager) recalculation runs after commit.
         self._activity(program, ambassadors)
         self.stdout.write(self.style.SUCCESS(f"Demo program ready: /p/{program.slug}/"))
-        self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role in LOGINS:
             self.stdout.write(f"  {username:<11} {role}")
 
@@ -113,7 +113,11 @@ class Command(BaseCommand):
 
     def _ambassadors(self, program: Program, demo_user: Any) -> list[Ambassador]:
         me, _ = ambassador_enroll(
-            program=program, email=demo_user.email, display_name="Demo Ambassador", code="BOOKFAN", user=demo_user
+            program=program,
+            email=demo_user.email,
+            display_name="Demo Ambassador",
+            code="BOOKFAN",
+            user=demo_user,
         )
         alice, _ = ambassador_enroll(program=program, email="alice@demo.parrain.test", display_name="Alice")
         bob, _ = ambassador_enroll(program=program, email="bob@demo.parrain.test", display_name="Bob")
