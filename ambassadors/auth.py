@@ -86,3 +86,18 @@ __all__ = [
     "require_key_or_role",
     "roles",
 ]
+
+
+try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+        """Documents the bearer keys in the OpenAPI schema, so /api/docs/ offers to send one."""
+
+        target_class = "ambassadors.auth.ApiKeyAuthentication"
+        name = "apiKey"
+
+        def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+            return {"type": "http", "scheme": "bearer", "description": "A program's API key"}
+except ImportError:  # pragma: no cover - drf-spectacular is a pinned dependency
+    pass
