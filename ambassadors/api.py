@@ -114,6 +114,10 @@ class AmbassadorsApi(APIView):
         display_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         code = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
 
+        class Meta:
+            # Every view's nested serializer is called InputSerializer: name each component apart.
+            ref_name = "AmbassadorEnrolInput"
+
     @extend_schema(request=InputSerializer, responses={200: AmbassadorOutput, 201: AmbassadorOutput})
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)

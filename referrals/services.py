@@ -183,8 +183,32 @@ def attribution_decide(
         return Attribution(click.ambassador, Signup.Method.COOKIE, click)
     click = _click_in_window(program, click_id, now)
     if click is not None:
+        click = _first_click_of_visitor(program, click, now)
         return Attribution(click.ambassador, Signup.Method.API, click)
     return Attribution(None, Signup.Method.NONE, None)
+
+
+def _first_click_of_visitor(program: Program, click: Click, now: datetime) -> Click:
+    """Under first click, the visitor's earliest live click; else the one given.
+
+    An integration passes the click_id of the URL the visitor landed on last; no cookie settled it.
+    """
+    if program.attribution_model != Program.AttributionModel.FIRST_CLICK or not click.visitor_id:
+        return click
+    first = (
+        Click.objects.select_related("ambassador")
+        .filter(
+            program=program,
+            visitor_id=click.visitor_id,
+            is_bot=False,
+            ambassador__is_active=True,
+            created_at__gte=now - timedelta(days=program.attribution_window_days),
+            created_at__lte=click.created_at,
+        )
+        .order_by("created_at")
+        .first()
+    )
+    return first or click
 
 
 def _screen(
@@ -370,7 +394,8 @@ def _signup_change(
         raise InvalidInput("A reason is required.", field="reason")
     with transaction.atomic():
         # Lock the row: two admins deciding at once must not both move the counters.
-        locked = Signup.objects.select_for_update().select_related("ambassador").get(pk=signup.pk)
+        # of=self: PostgreSQL cannot lock the nullable side of the outer join to the ambassador.
+        locked = Signup.objects.select_for_update(of=("self",)).select_related("ambassador").get(pk=signup.pk)
         before = signup_snapshot(locked)
         old_ambassador, old_qualified = locked.ambassador_id, int(locked.status == Signup.Status.QUALIFIED)
         old_conv, old_amount = _contribution(locked)

@@ -50,7 +50,9 @@ TIER_FIELDS = (
 def tier_check(*, program: Program, fields: dict[str, Any], tier_id: int | None = None) -> None:
     """Refuse a configuration that cannot work, with the field to fix (admin and API alike)."""
     kind = fields.get("kind") or RewardTier.Kind.INDIVIDUAL
-    others = RewardTier.objects.filter(program=program, is_active=True).exclude(pk=tier_id)
+    others = RewardTier.objects.filter(program=program, is_active=True)
+    if tier_id is not None:
+        others = others.exclude(pk=tier_id)
     if kind == RewardTier.Kind.INDIVIDUAL:
         threshold = fields.get("threshold")
         if threshold is None or threshold <= 0:
@@ -185,7 +187,7 @@ def _settle_grants(tier: RewardTier, ambassador: Ambassador, due: int, result: R
         if grant is None:
             if _grant_create(tier=tier, ambassador=ambassador, occurrence=occurrence) is not None:
                 result.unlocked += 1
-        elif grant.status == RewardGrant.Status.REVOKED:
+        elif grant.status == RewardGrant.Status.REVOKED or grant.flagged:
             _grant_reinstate(grant)
             result.reinstated += 1
     for occurrence, grant in grants.items():
@@ -203,6 +205,13 @@ def _settle_welcome_grants(tier: RewardTier, ambassador: Ambassador, result: Rec
     for signup in missing:
         if _grant_create(tier=tier, referee_signup=signup, occurrence=1) is not None:
             result.unlocked += 1
+    # A referee who qualifies again gets the welcome voucher back, as an ambassador gets a grant back.
+    withdrawn = RewardGrant.objects.filter(tier=tier, referee_signup__in=qualifying).filter(
+        Q(status=RewardGrant.Status.REVOKED) | Q(flagged=True)
+    )
+    for grant in withdrawn:
+        _grant_reinstate(grant)
+        result.reinstated += 1
     stale = RewardGrant.objects.filter(tier=tier, referee_signup__isnull=False).filter(
         Q(referee_signup__ambassador=ambassador) & ~Q(referee_signup__status=Signup.Status.QUALIFIED)
     )
@@ -247,6 +256,21 @@ def _grant_create(
 
 def _grant_reinstate(grant: RewardGrant) -> None:
     before = _grant_snapshot(grant)
+    if grant.status == RewardGrant.Status.REDEEMED:
+        # Flagged when its reason went away; the reason is back, so staff have nothing left to decide.
+        grant.flagged = False
+        grant.save(update_fields=["flagged"])
+        audit_record(
+            actor=SYSTEM,
+            action="reward.unflagged",
+            object_type="reward_grant",
+            object_id=grant.pk,
+            program_id=grant.tier.program_id,
+            before=before,
+            after=_grant_snapshot(grant),
+            reason="Reached again: the redeemed voucher is earned after all.",
+        )
+        return
     grant.status = RewardGrant.Status.UNLOCKED
     grant.revoked_at = None
     grant.voucher_code = voucher_code_generate()  # the revoked code stays dead
@@ -314,6 +338,29 @@ def _notify(grant_id: int, event: str) -> None:
             logger.warning("e-mail for grant %s not enqueued", grant_id)
 
     transaction.on_commit(send)
+
+
+def welcome_grants_withdraw_unreferred(*, program_id: int) -> int:
+    """Revoke the welcome vouchers of referees whom no ambassador referred any more (an override to nobody).
+
+    No ambassador's recalculation sees them, since the signup has no ambassador now. Returns how many.
+    """
+    revoked = 0
+    candidates = (
+        RewardGrant.objects.filter(
+            tier__program_id=program_id, referee_signup__isnull=False, referee_signup__ambassador__isnull=True
+        )
+        .exclude(status=RewardGrant.Status.REVOKED)
+        .exclude(status=RewardGrant.Status.REDEEMED, flagged=True)
+        .values_list("pk", flat=True)
+    )
+    for grant_id in list(candidates):
+        with transaction.atomic():
+            # The lock keeps two workers sweeping at once from withdrawing (and e-mailing) twice.
+            grant = RewardGrant.objects.select_for_update().select_related("tier").get(pk=grant_id)
+            if _grant_withdraw(grant, reason="The referee is no longer referred by an ambassador.") == "revoked":
+                revoked += 1
+    return revoked
 
 
 def grant_redeem(*, grant: RewardGrant, actor: Actor) -> RewardGrant:
@@ -412,6 +459,7 @@ def reconcile(*, program: Program | None = None) -> ReconcileReport:
             report.ambassadors_recalculated += 1
             report.unlocked += outcome.unlocked + outcome.reinstated
             report.revoked += outcome.revoked
+        report.revoked += welcome_grants_withdraw_unreferred(program_id=prog.pk)
         report.milestones += program_recalculate(program_id=prog.pk)
     return report
 
@@ -529,16 +577,20 @@ def _ambassadors_needing_recalculation(program: Program) -> list[int]:
     if double_sided:
         # Referees' welcome vouchers: ambassadors with a qualified signup lacking one, or a stale one.
         for tier in double_sided:
+            live_welcome = (
+                RewardGrant.objects.filter(tier=tier, referee_signup__isnull=False)
+                .exclude(status=RewardGrant.Status.REVOKED)
+                .exclude(status=RewardGrant.Status.REDEEMED, flagged=True)
+            )
             needing.update(
                 Signup.objects.filter(program=program, status=Signup.Status.QUALIFIED, ambassador__isnull=False)
-                .exclude(welcome_grants__tier=tier)
+                .exclude(pk__in=live_welcome.values("referee_signup_id"))
                 .values_list("ambassador_id", flat=True)
             )
             needing.update(
-                RewardGrant.objects.filter(tier=tier, referee_signup__isnull=False)
-                .exclude(status=RewardGrant.Status.REVOKED)
-                .exclude(referee_signup__status=Signup.Status.QUALIFIED)
-                .values_list("referee_signup__ambassador_id", flat=True)
+                live_welcome.exclude(referee_signup__status=Signup.Status.QUALIFIED).values_list(
+                    "referee_signup__ambassador_id", flat=True
+                )
             )
     needing.discard(None)  # type: ignore[arg-type]
     return sorted(needing)

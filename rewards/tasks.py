@@ -21,6 +21,7 @@ def recalculate(program_id: int, ambassador_ids: list[int] | None) -> None:
         ambassador_ids = list(Ambassador.objects.filter(program_id=program_id).values_list("pk", flat=True))
     for ambassador_id in ambassador_ids:
         services.ambassador_recalculate(ambassador_id=ambassador_id)
+    services.welcome_grants_withdraw_unreferred(program_id=program_id)
     services.program_recalculate(program_id=program_id)
 
 

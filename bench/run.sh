@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make bench`: both benchmarks, one after the other, against 127.0.0.1 only (about three minutes).
+# Their output is shown and kept in bench/results/run-<time>.log (ignored by git); bench/README.md
+# explains the figures. BENCH_DB and BENCH_REDIS override the database (parrain_bench*, recreated)
+# and the Redis database (redis://127.0.0.1:6379/3) the benchmarks use.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "bench: wrk is not installed: run \`apt-get install wrk\` (Debian/Ubuntu) and try again." >&2
+    exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "bench: .venv is missing: run \`make install\` first." >&2
+    exit 2
+fi
+
+args=(--db "${BENCH_DB:-parrain_bench}" --redis "${BENCH_REDIS:-redis://127.0.0.1:6379/3}")
+mkdir -p bench/results
+log="bench/results/run-$(date +%Y%m%d-%H%M%S).log"
+status=0
+
+.venv/bin/python bench/redirect.py "${args[@]}" 2>&1 | tee -a "$log"
+code=${PIPESTATUS[0]}
+[ "$code" -eq 0 ] || status=$code
+echo | tee -a "$log"
+.venv/bin/python bench/rewards.py "${args[@]}" 2>&1 | tee -a "$log"
+code=${PIPESTATUS[0]}
+[ "$code" -eq 0 ] || status=$code
+
+echo "bench: full output kept in $log" | tee -a "$log"
+exit "$status"

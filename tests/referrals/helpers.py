@@ -1,0 +1,42 @@
+"""Small helpers shared by the tracking-core tests: a browser that follows referral links, row counts."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.test import Client
+
+from ambassadors.models import Ambassador, AmbassadorCounters, ProgramCounters
+from referrals.models import AuditEvent, Click, Conversion, Signup
+
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+
+
+def browser(ip: str = "198.51.100.20") -> Client:
+    """A person's browser: a real user agent and its own address, cookies kept between requests."""
+    return Client(HTTP_USER_AGENT=CHROME, REMOTE_ADDR=ip)
+
+
+def visit(client: Client, code: str, **query: str) -> tuple[Any, str]:
+    """Follow /r/<code> without following the redirect; returns (response, click_id from the Location)."""
+    response = client.get(f"/r/{code}", query)
+    assert response.status_code == 302, response.status_code
+    return response, location_query(response)["click_id"][0]
+
+
+def location_query(response: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(response["Location"]).query, keep_blank_values=True)
+
+
+def row_counts() -> dict[str, int]:
+    """What a refused request must leave untouched."""
+    return {model.__name__: model.objects.count() for model in (Signup, Conversion, Ambassador, AuditEvent, Click)}
+
+
+def counters_of(ambassador: Ambassador) -> AmbassadorCounters:
+    return AmbassadorCounters.objects.get(ambassador=ambassador)
+
+
+def program_counters(program_id: int) -> ProgramCounters:
+    return ProgramCounters.objects.get(program_id=program_id)

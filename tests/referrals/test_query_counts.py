@@ -1,0 +1,90 @@
+"""Query counts pinned on the hot paths: the redirect, and a page of the signups list."""
+
+from __future__ import annotations
+
+import pytest
+
+from referrals.audit import Actor
+from referrals.services import link_create, signup_record
+from tests.factories import enroll
+from tests.referrals.helpers import browser
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_redirect_costs_two_queries(program, ambassador, django_assert_num_queries):
+    referee = browser()
+
+    # 1. the ambassador by folded code, with its program (select_related): one indexed lookup
+    # 2. INSERT of the click
+    # No session, no user, no counter update: clicks are counted from the click rows, off the hot path.
+    with django_assert_num_queries(2):
+        response = referee.get(f"/r/{ambassador.code}")
+
+    assert response.status_code == 302
+
+
+def test_the_redirect_of_a_returning_visitor_costs_the_same(program, ambassador, django_assert_num_queries):
+    referee = browser()
+    referee.get(f"/r/{ambassador.code}")
+
+    with django_assert_num_queries(2):
+        referee.get(f"/r/{ambassador.code}")
+
+
+def test_a_channel_link_costs_one_more_lookup(program, ambassador, django_assert_num_queries):
+    link = link_create(ambassador=ambassador, channel="newsletter")
+
+    # 1. no ambassador has this code, 2. the channel link with its ambassador and program, 3. INSERT click
+    with django_assert_num_queries(3):
+        browser().get(f"/r/{link.code}")
+
+
+def test_an_unknown_code_costs_two_lookups_and_writes_nothing(program, django_assert_num_queries):
+    # 1. no ambassador, 2. no channel link; then the 404 page, which reads nothing.
+    with django_assert_num_queries(2):
+        assert browser().get("/r/NOSUCH").status_code == 404
+
+
+def test_a_malformed_code_costs_no_query(program, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert browser().get("/r/%00").status_code == 404
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_the_signups_list_page_does_not_grow_with_the_rows(program, reader, rows, django_assert_num_queries):
+    ambassadors = [enroll(program, f"amb{i}@example.com") for i in range(3)]
+    system = Actor.system("test")
+    for i in range(rows):
+        code = ambassadors[i % 3].code if i % 4 else None
+        signup_record(program=program, email=f"friend{i}@example.org", referral_code=code, actor=system)
+    url = f"/api/v1/programs/{program.slug}/signups/"
+    reader.get(url)  # the key's last_used_at is written at most once a minute: take that write out of the count
+
+    # 1. the API key by hash, with its program
+    # 2. the program by slug
+    # 3. COUNT for the paginator
+    # 4. the page of signups with their ambassadors (select_related): one query however many rows
+    with django_assert_num_queries(4):
+        response = reader.get(url)
+
+    assert response.status_code == 200
+    assert response.json()["count"] == rows
+    assert len(response.json()["results"]) == rows
+    assert sum(1 for r in response.json()["results"] if r["ambassador"]) == rows - len(range(0, rows, 4))
+
+
+def test_the_signups_list_filters_by_ambassador_without_extra_queries(
+    program, ambassador, reader, django_assert_num_queries
+):
+    system = Actor.system("test")
+    signup_record(program=program, email="a@example.org", referral_code=ambassador.code, actor=system)
+    signup_record(program=program, email="b@example.org", actor=system)
+    url = f"/api/v1/programs/{program.slug}/signups/"
+    reader.get(url)
+
+    with django_assert_num_queries(4):
+        response = reader.get(url, {"ambassador": ambassador.code.lower()})
+
+    assert [r["email"] for r in response.json()["results"]] == ["a@example.org"]
+    assert [r["email"] for r in reader.get(url, {"ambassador": "none"}).json()["results"]] == ["b@example.org"]
