@@ -20,13 +20,22 @@ from referrals.services import click_record, safe_redirect_target, signup_record
 @require_http_methods(["GET", "HEAD"])
 def referral_redirect(request: HttpRequest, code: str) -> HttpResponse:
     """Design 2.1: record the click, 302 to the destination with ref and click_id, set the cookie."""
+    response = referral_redirect_response(request, code)
+    return response if response is not None else _not_found(request)
+
+
+def referral_redirect_response(request: HttpRequest, code: str) -> HttpResponse | None:
+    """The 302 of a live link, or None when the link does not lead anywhere (the caller shows the 404 page).
+
+    It needs no middleware, session or user: config.wsgi calls it directly for the hot path.
+    """
     resolved = link_resolve(code)
     if resolved is None:
-        return _not_found(request)
+        return None
     ambassador, link = resolved
     program = ambassador.program
     if not program.is_open or not ambassador.is_active:
-        return _not_found(request)
+        return None
 
     visitor, new_visitor = client.visitor_id(request)
     click = click_record(

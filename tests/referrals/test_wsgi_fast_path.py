@@ -1,0 +1,95 @@
+"""The production WSGI handler answers live referral links without the middleware stack, and hands
+everything else to the full stack. These tests call `config.wsgi.application` itself, as gunicorn does."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import RequestFactory, override_settings
+
+from ambassadors.models import Program
+from referrals.models import Click
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+
+
+def call(path: str, method: str = "get", **extra: Any) -> tuple[int, dict[str, list[str]], bytes]:
+    from config.wsgi import ParrainWSGIHandler
+
+    # A handler per call, as a fresh gunicorn worker would build it, so overridden settings apply.
+    application = ParrainWSGIHandler()
+    environ = getattr(RequestFactory(), method)(path, HTTP_USER_AGENT=BROWSER, **extra).environ
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = {}
+        for name, value in headers:
+            answer["headers"].setdefault(name.lower(), []).append(value)
+
+    result = application(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        result.close()
+    return answer["status"], answer["headers"], body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_link_is_answered_by_the_fast_path_with_click_and_cookies(ambassador, django_assert_num_queries):
+    # 1: ambassador and program by code; 2: INSERT the click. No session or user query.
+    with django_assert_num_queries(2):
+        status, headers, _ = call(f"/r/{ambassador.code.lower()}?to=https://blog.example.com/post")
+
+    assert status == 302
+    location = urlsplit(headers["location"][0])
+    assert location.netloc == "blog.example.com"
+    click = Click.objects.get(ambassador=ambassador)
+    assert parse_qs(location.query) == {"ref": [ambassador.code], "click_id": [str(click.pk)]}
+    cookies = SimpleCookie()
+    for raw in headers["set-cookie"]:
+        cookies.load(raw)
+    referral = cookies[f"prn_ref_{ambassador.program_id}"]
+    assert referral["httponly"] and referral["samesite"] == "Lax"
+    assert headers["x-content-type-options"] == ["nosniff"]
+    assert not click.is_bot
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_link_falls_back_to_the_friendly_404_page(program):
+    status, headers, body = call("/r/NOSUCHCODE")
+
+    assert status == 404
+    assert b"This referral link does not work" in body
+    assert not Click.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_paused_program_falls_back_to_404_and_records_nothing(ambassador):
+    Program.objects.filter(pk=ambassador.program_id).update(status=Program.Status.PAUSED)
+
+    status, _, _ = call(f"/r/{ambassador.code}")
+
+    assert status == 404
+    assert not Click.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_plain_http_goes_through_the_full_stack_and_is_sent_to_https(ambassador):
+    status, headers, _ = call(f"/r/{ambassador.code}")
+
+    assert status == 301
+    assert headers["location"][0].startswith("https://")
+    assert not Click.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_host_outside_allowed_hosts_is_refused_not_redirected(ambassador):
+    status, _, _ = call(f"/r/{ambassador.code}", HTTP_HOST="evil.example")
+
+    assert status == 400
+    assert not Click.objects.exists()
