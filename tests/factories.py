@@ -26,6 +26,7 @@ class ProgramFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Program
         django_get_or_create = ("slug",)
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"program-{n}")
     name = factory.LazyAttribute(lambda p: p.slug.replace("-", " ").title())
