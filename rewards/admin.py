@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from config.errors import ParrainError
+from referrals.admin import ReadOnlyAdmin
 from referrals.audit import Actor
 from rewards.models import Milestone, RewardGrant, RewardTier
 from rewards.services import TIER_FIELDS, grant_redeem, recalculation_enqueue, tier_check
@@ -59,35 +60,19 @@ def mark_redeemed(modeladmin: Any, request: Any, queryset: Any) -> None:
 
 
 @admin.register(RewardGrant)
-class RewardGrantAdmin(admin.ModelAdmin):
+class RewardGrantAdmin(ReadOnlyAdmin):
+    """Grants change only through the engine and the redeem action, each with its audit event."""
+
     list_display = ["voucher_code", "tier", "ambassador", "referee_signup", "occurrence", "status", "flagged"]
     list_filter = ["status", "flagged", "tier__program"]
     search_fields = ["voucher_code", "ambassador__email", "ambassador__code"]
     list_select_related = ["tier", "ambassador", "referee_signup"]
     actions = [mark_redeemed]
 
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        # Grants change through the engine and the redeem action, each with its audit event.
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Milestone)
-class MilestoneAdmin(admin.ModelAdmin):
+class MilestoneAdmin(ReadOnlyAdmin):
+    """A milestone reached is a promise kept: never edited, never taken back."""
+
     list_display = ["program", "tier", "occurrence", "count_at", "price_after", "reached_at"]
     list_filter = ["program"]
-
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        # A milestone reached is a promise kept: never taken back.
-        return False

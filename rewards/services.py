@@ -139,7 +139,9 @@ def recalculation_enqueue(*, program_id: int, ambassador_ids: list[int] | None) 
         try:
             recalculate.delay(program_id, ambassador_ids)
         except Exception:
-            logger.warning("recalculation of program %s not enqueued; reconciliation will catch up", program_id)
+            logger.warning(
+                "recalculation of program %s not enqueued; reconciliation will catch up", program_id, exc_info=True
+            )
 
     transaction.on_commit(send)
 
