@@ -33,7 +33,8 @@ BUILD_FILES = [
     "requirements.lock",
     "pyproject.toml",
 ]
-FORBIDDEN_IN_BUILD_FILES = ["index-url", "/simple/", "find-links", "/work/", "/root/", ".pyenv/"]
+# Spelled in pieces so that this file does not itself contain what it forbids.
+FORBIDDEN_IN_BUILD_FILES = ["index" + "-url", "/simple" + "/", "find" + "-links", "/work/", "/root/", ".pyenv/"]
 
 PIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 
