@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
@@ -16,6 +14,7 @@ from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, request_api
 from ambassadors.models import Ambassador, Program
 from ambassadors.selectors import program_by_slug
 from ambassadors.services import ambassador_enroll, program_create, program_update
+from config.api import json_object
 from config.errors import InvalidInput
 
 
@@ -35,12 +34,6 @@ class ProgramSerializer(serializers.ModelSerializer):
             "base_price": {"min_value": 0},
             "floor_price": {"min_value": 0},
         }
-
-
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return request.data
 
 
 class ProgramsApi(APIView):
@@ -63,7 +56,7 @@ class ProgramsApi(APIView):
     def post(self, request: Request) -> Response:
         if request_api_key(request) is not None or not roles.is_marketing(request.user):
             raise PermissionDenied("Only marketing staff create programs.")
-        serializer = ProgramSerializer(data=_body(request))
+        serializer = ProgramSerializer(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         program = program_create(**serializer.validated_data)
         return Response(ProgramSerializer(program).data, status=status.HTTP_201_CREATED)
@@ -82,7 +75,7 @@ class ProgramDetailApi(APIView):
     def patch(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
         require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
-        serializer = ProgramSerializer(program, data=_body(request), partial=True)
+        serializer = ProgramSerializer(program, data=json_object(request), partial=True)
         serializer.is_valid(raise_exception=True)
         if "slug" in serializer.validated_data and request_api_key(request) is not None:
             raise InvalidInput("A key cannot rename its program's slug.", field="slug")
@@ -124,7 +117,7 @@ class AmbassadorsApi(APIView):
         if request_api_key(request) is None and not request.user.is_authenticated:
             raise NotAuthenticated()
         require_key_or_role(request, program, scopes=("track", "manage"), role=roles.is_marketing)
-        serializer = self.InputSerializer(data=_body(request))
+        serializer = self.InputSerializer(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         ambassador, created = ambassador_enroll(

@@ -18,6 +18,7 @@ from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, request_api
 from ambassadors.models import Ambassador
 from ambassadors.normalise import code_key, is_well_formed_code
 from ambassadors.selectors import program_by_slug
+from config.api import json_object
 from config.errors import InvalidInput, NotFound
 from referrals.audit import Actor
 from referrals.models import AuditEvent, Conversion, Signup
@@ -249,11 +250,6 @@ class AuditEventsApi(APIView):
 
 def _validated(serializer_class: type[serializers.Serializer], request: Request, *, allow_empty: bool = False) -> Any:
     """Validated input, or a 400 with field messages; a body that is not a JSON object is refused too."""
-    data = request.data
-    if allow_empty and (data is None or data == {} or data == ""):
-        data = {}
-    if not isinstance(data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    serializer = serializer_class(data=data)
+    serializer = serializer_class(data=json_object(request, allow_empty=allow_empty))
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

@@ -18,7 +18,8 @@ from ambassadors import roles
 from ambassadors.auth import KeyOrAuthenticated, request_api_key, require_key_or_role
 from ambassadors.models import Ambassador
 from ambassadors.selectors import ambassador_by_code, ambassadorships_of, program_by_slug
-from config.errors import InvalidInput, NotFound
+from config.api import json_object
+from config.errors import NotFound
 from referrals.selectors import ambassador_stats, channel_stats
 from rewards.models import RewardTier
 from rewards.selectors import ambassador_progress, ambassador_rewards, leaderboard, program_price
@@ -139,12 +140,6 @@ class TierSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-def _body(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return request.data
-
-
 class TiersApi(APIView):
     permission_classes = [KeyOrAuthenticated]
 
@@ -158,7 +153,7 @@ class TiersApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
         require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
-        serializer = TierSerializer(data=_body(request))
+        serializer = TierSerializer(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         tier = tier_create(program=program, **serializer.validated_data)
         return Response(TierSerializer(tier).data, status=status.HTTP_201_CREATED)
@@ -182,6 +177,6 @@ class TierDetailApi(APIView):
     @extend_schema(request=TierSerializer, responses=TierSerializer)
     def patch(self, request: Request, slug: str, tier_id: int) -> Response:
         tier = self._tier(request, slug, tier_id)
-        serializer = TierSerializer(tier, data=_body(request), partial=True)
+        serializer = TierSerializer(tier, data=json_object(request), partial=True)
         serializer.is_valid(raise_exception=True)
         return Response(TierSerializer(tier_update(tier=tier, **serializer.validated_data)).data)

@@ -240,15 +240,7 @@ def _grant_create(
                 voucher_code=voucher_code_generate(),
                 created_at=timezone.now(),
             )
-            audit_record(
-                actor=SYSTEM,
-                action="reward.unlocked",
-                object_type="reward_grant",
-                object_id=grant.pk,
-                program_id=tier.program_id,
-                after=_grant_snapshot(grant),
-                reason=f"{tier.name}, occurrence {occurrence}",
-            )
+            _grant_audit(grant, "reward.unlocked", reason=f"{tier.name}, occurrence {occurrence}")
     except IntegrityError:
         # Already granted by a concurrent run: the unique constraint kept it to one.
         return None
@@ -262,31 +254,15 @@ def _grant_reinstate(grant: RewardGrant) -> None:
         # Flagged when its reason went away; the reason is back, so staff have nothing left to decide.
         grant.flagged = False
         grant.save(update_fields=["flagged"])
-        audit_record(
-            actor=SYSTEM,
-            action="reward.unflagged",
-            object_type="reward_grant",
-            object_id=grant.pk,
-            program_id=grant.tier.program_id,
-            before=before,
-            after=_grant_snapshot(grant),
-            reason="Reached again: the redeemed voucher is earned after all.",
+        _grant_audit(
+            grant, "reward.unflagged", before=before, reason="Reached again: the redeemed voucher is earned after all."
         )
         return
     grant.status = RewardGrant.Status.UNLOCKED
     grant.revoked_at = None
     grant.voucher_code = voucher_code_generate()  # the revoked code stays dead
     grant.save(update_fields=["status", "revoked_at", "voucher_code"])
-    audit_record(
-        actor=SYSTEM,
-        action="reward.unlocked",
-        object_type="reward_grant",
-        object_id=grant.pk,
-        program_id=grant.tier.program_id,
-        before=before,
-        after=_grant_snapshot(grant),
-        reason="Reached again after a revocation.",
-    )
+    _grant_audit(grant, "reward.unlocked", before=before, reason="Reached again after a revocation.")
     _notify(grant.pk, "unlocked")
 
 
@@ -304,8 +280,17 @@ def _grant_withdraw(grant: RewardGrant, *, reason: str) -> str:
         grant.revoked_at = timezone.now()
         grant.save(update_fields=["status", "revoked_at"])
         action, outcome = "reward.revoked", "revoked"
+    _grant_audit(grant, action, before=before, reason=reason)
+    if outcome == "revoked":
+        _notify(grant.pk, "revoked")
+    return outcome
+
+
+def _grant_audit(
+    grant: RewardGrant, action: str, *, before: dict[str, Any] | None = None, reason: str = "", actor: Actor = SYSTEM
+) -> None:
     audit_record(
-        actor=SYSTEM,
+        actor=actor,
         action=action,
         object_type="reward_grant",
         object_id=grant.pk,
@@ -314,9 +299,6 @@ def _grant_withdraw(grant: RewardGrant, *, reason: str) -> str:
         after=_grant_snapshot(grant),
         reason=reason,
     )
-    if outcome == "revoked":
-        _notify(grant.pk, "revoked")
-    return outcome
 
 
 def _grant_snapshot(grant: RewardGrant) -> dict[str, Any]:
@@ -374,14 +356,7 @@ def grant_redeem(*, grant: RewardGrant, actor: Actor) -> RewardGrant:
         if not changed:
             raise InvalidInput("Only an unlocked or issued voucher can be redeemed.", field="status")
         grant.refresh_from_db()
-        audit_record(
-            actor=actor,
-            action="reward.redeemed",
-            object_type="reward_grant",
-            object_id=grant.pk,
-            program_id=grant.tier.program_id,
-            after=_grant_snapshot(grant),
-        )
+        _grant_audit(grant, "reward.redeemed", actor=actor)
     return grant
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
+from referrals.audit import Actor
+from referrals.services import conversion_record, signup_record
+from rewards.models import RewardTier
+from rewards.services import tier_create
 from tests.conftest import bearer
 from tests.factories import ProgramFactory, enroll
 
@@ -41,3 +48,23 @@ def reader(read_key) -> APIClient:
     client = APIClient()
     client.credentials(**bearer(read_key))
     return client
+
+
+@pytest.fixture
+def scene(program, ambassador, friend_email) -> dict[str, Any]:
+    """One of each object the API serves: a signup, its conversion and a tier, for endpoint sweeps."""
+    system = Actor.system("test")
+    signup = signup_record(program=program, email=friend_email, referral_code=ambassador.code, actor=system)[0]
+    conversion_record(
+        program=program, actor=system, external_id="o-1", amount="9.00", currency="EUR", email=friend_email
+    )
+    tier = tier_create(
+        program=program,
+        name="Three friends",
+        kind=RewardTier.Kind.INDIVIDUAL,
+        metric=RewardTier.Metric.QUALIFIED_SIGNUPS,
+        threshold=Decimal("3"),
+        reward_type=RewardTier.RewardType.PERCENT_VOUCHER,
+        reward_value=Decimal("20"),
+    )
+    return {"slug": program.slug, "code": ambassador.code, "signup": signup.pk, "tier": tier.pk}

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pytest
 from rest_framework.test import APIClient
 
-from referrals.audit import Actor
-from referrals.services import conversion_record, signup_record
-from rewards.models import RewardTier
-from rewards.services import tier_create
 from tests.conftest import bearer
 from tests.referrals.helpers import row_counts
 
@@ -70,18 +65,6 @@ ENDPOINTS = {
     "me": Endpoint("get", "/api/v1/me", None, (401, 403, 403, 403, 403, 200, 200, 200)),
     "audit-events": Endpoint("get", "/api/v1/audit-events/", None, (401, 403, 403, 403, 403, 403, 403, 200)),
 }  # fmt: skip
-
-
-@pytest.fixture
-def scene(program, ambassador, friend_email) -> dict[str, Any]:
-    system = Actor.system("test")
-    signup = signup_record(program=program, email=friend_email, referral_code=ambassador.code, actor=system)[0]
-    conversion_record(program=program, actor=system, external_id="o-1", amount="9.00", currency="EUR",
-                      email=friend_email)  # fmt: skip
-    tier = tier_create(program=program, name="Three friends", kind=RewardTier.Kind.INDIVIDUAL,
-                       metric=RewardTier.Metric.QUALIFIED_SIGNUPS, threshold=Decimal("3"),
-                       reward_type=RewardTier.RewardType.PERCENT_VOUCHER, reward_value=Decimal("20"))  # fmt: skip
-    return {"slug": program.slug, "code": ambassador.code, "signup": signup.pk, "tier": tier.pk}
 
 
 def client_for(request: pytest.FixtureRequest, caller: str) -> APIClient:
