@@ -31,6 +31,7 @@ from rewards.models import Milestone, RewardGrant
 from rewards.services import ReconcileReport, grant_redeem, reconcile
 from tests.factories import ProgramFactory, enroll
 from tests.rewards.conftest import price_ladder, voucher_tier
+from tests.rewards.test_pricing import brute_force_occurrences
 
 ACTOR = Actor.system("property test")
 WHO = st.sampled_from(["ana", "bob", None])
@@ -46,16 +47,6 @@ operations = st.one_of(
     st.tuples(st.just("refund"), INDEX),
     st.tuples(st.just("redeem"), INDEX),
 )
-
-
-def walk_occurrences(value: Decimal, threshold: Decimal, repeat: Decimal | None) -> int:
-    found, point = 0, threshold
-    while point <= value:
-        found += 1
-        if not repeat:
-            break
-        point += repeat
-    return found
 
 
 def pick(rows: list[Any], index: int) -> Any:
@@ -152,7 +143,7 @@ class World:
                 metrics["qualified_signups"], metrics["approved_conversions"], metrics["converted_amount"],
             )  # fmt: skip
             for tier in self.tiers:
-                due = walk_occurrences(metrics[tier.metric], tier.threshold, tier.repeat_every)
+                due = brute_force_occurrences(metrics[tier.metric], tier.threshold, tier.repeat_every)
                 grants = {g.occurrence: g for g in RewardGrant.objects.filter(tier=tier, ambassador=ambassador)}
                 for occurrence in range(1, due + 1):
                     grant = grants.get(occurrence)
