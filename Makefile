@@ -22,7 +22,8 @@ PYTEST_ARGS ?=
 MYPY_FILES := $(wildcard \
 	ambassadors/services.py ambassadors/selectors.py \
 	referrals/services.py referrals/selectors.py \
-	rewards/services.py rewards/selectors.py)
+	rewards/services.py rewards/selectors.py \
+	config/db.py)
 
 .PHONY: help install run test lint bench clean
 

@@ -121,6 +121,11 @@ except Exception as exc:  # django-environ raises several types for a malformed 
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
 # A persistent connection is checked before reuse, so a database restart costs no failed request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", True)
+# The referral redirect's two statements are prepared once per connection (config/db.py); the ORM's
+# client-side binding cursors are never prepared whatever this says. Turn it off behind a connection
+# pooler in transaction mode that does not support prepared statements.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("PREPARED_STATEMENTS", True):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default: WAL and a busy timeout let the dev server and an eager task share the file.

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import crawleruseragents
 import ua_parser
 from babel.numbers import get_currency_precision, list_currencies
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,9 +32,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from ambassadors.models import Ambassador, Program
 from ambassadors.normalise import code_key, is_well_formed_code, normalise_email
 from ambassadors.services import counters_add
+from config import db
 from config.errors import Conflict, InvalidInput, NotFound
 from referrals.audit import Actor, audit_record
 from referrals.models import Click, Conversion, ReferralLink, Signup
+from referrals.selectors import ReferralTarget
 from referrals.signals import counts_changed
 
 VELOCITY_WINDOW = timedelta(hours=24)
@@ -59,43 +64,72 @@ def classify_user_agent(user_agent: str) -> tuple[str, bool]:
     return name[:64], crawleruseragents.is_crawler(user_agent)
 
 
+class RecordedClick(NamedTuple):
+    id: uuid.UUID
+    is_bot: bool
+
+
+# Click.objects.create() would build this INSERT anew on every redirect; see config/db.py.
+_CLICK_FIELDS = (
+    "id",
+    "program_id",
+    "ambassador_id",
+    "link_id",
+    "created_at",
+    "visitor_id",
+    "ip_hash",
+    "user_agent_family",
+    "referer_host",
+    "is_bot",
+)
+
+
+@cache
+def _click_insert_sql() -> str:
+    columns = {f.attname: f.column for f in Click._meta.concrete_fields}
+    if set(columns) != set(_CLICK_FIELDS):
+        # A field added to Click must be given a value here too, or the redirect would drop it.
+        raise ImproperlyConfigured(f"click_record writes {sorted(_CLICK_FIELDS)}, Click has {sorted(columns)}")
+    names = ", ".join(columns[f] for f in _CLICK_FIELDS)
+    placeholders = ", ".join(["%s"] * len(_CLICK_FIELDS))
+    return f"INSERT INTO {Click._meta.db_table} ({names}) VALUES ({placeholders})"  # noqa: S608 (names from the model)
+
+
 def click_record(
     *,
-    ambassador: Ambassador,
-    link: ReferralLink | None,
+    target: ReferralTarget,
     ip: str | None,
     user_agent: str,
     referer: str,
     visitor_id: str,
     is_head: bool = False,
-) -> Click:
+) -> RecordedClick:
+    """Records one visit through a live link (see `link_resolve`)."""
     family, is_bot = classify_user_agent(user_agent[:512])
-    referer_host = (urlsplit(referer).hostname or "")[:255] if referer else ""
-    return Click.objects.create(
-        program_id=ambassador.program_id,
-        ambassador=ambassador,
-        link=link,
-        created_at=timezone.now(),
-        visitor_id=visitor_id[:36],
-        ip_hash=ip_hash(ip),
-        user_agent_family=family,
-        referer_host=referer_host,
-        # Link previews fetch with HEAD or announce themselves; neither is a person clicking.
-        is_bot=is_bot or is_head,
+    # Link previews fetch with HEAD or announce themselves; neither is a person clicking.
+    is_bot = is_bot or is_head
+    click_id = uuid.uuid4()
+    pk, created_at = Click._meta.pk, Click._meta.get_field("created_at")
+    db.execute(
+        _click_insert_sql(),
+        (
+            db.prep_value(pk, click_id),
+            target.program_id,
+            target.ambassador_id,
+            target.link_id,
+            db.prep_value(created_at, timezone.now()),
+            visitor_id[:36],
+            ip_hash(ip),
+            family,
+            (urlsplit(referer).hostname or "")[:255] if referer else "",
+            is_bot,
+        ),
     )
+    return RecordedClick(click_id, is_bot)
 
 
-def _allowed_hosts(program: Program) -> set[str]:
-    hosts = {h.strip().lower() for h in program.allowed_redirect_hosts if isinstance(h, str) and h.strip()}
-    if program.destination_url:
-        dest_host = urlsplit(program.destination_url).hostname
-        if dest_host:
-            hosts.add(dest_host.lower())
-    return hosts
-
-
-def safe_redirect_target(program: Program, to: str | None) -> str | None:
-    """`to` when it is an absolute http(s) URL on one of the program's allowed hosts; else None.
+def safe_redirect_target(to: str | None, *, destination_url: str, allowed_hosts: Iterable[str]) -> str | None:
+    """`to` when it is an absolute http(s) URL on the destination's host or an allowed host; else None.
 
     Never an open redirect: scheme-relative, backslash, userinfo and javascript: tricks are refused.
     """
@@ -109,7 +143,10 @@ def safe_redirect_target(program: Program, to: str | None) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not hostname or parts.username or parts.password:
         return None
-    allowed = _allowed_hosts(program)
+    allowed = {h.strip().lower() for h in allowed_hosts if h.strip()}
+    destination_host = urlsplit(destination_url).hostname if destination_url else None
+    if destination_host:
+        allowed.add(destination_host.lower())
     if hostname.lower() not in allowed:
         return None
     # Django's own check as a second opinion on what browsers would do with the string.

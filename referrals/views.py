@@ -29,50 +29,36 @@ def referral_redirect_response(request: HttpRequest, code: str) -> HttpResponse 
 
     It needs no middleware, session or user: config.wsgi calls it directly for the hot path.
     """
-    resolved = link_resolve(code)
-    if resolved is None:
+    target = link_resolve(code)
+    if target is None:
         return None
-    ambassador, link = resolved
-    program = ambassador.program
-    if not program.is_open or not ambassador.is_active:
-        return None
-
     visitor, new_visitor = client.visitor_id(request)
     click = click_record(
-        ambassador=ambassador,
-        link=link,
+        target=target,
         ip=client.client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         referer=request.META.get("HTTP_REFERER", ""),
         visitor_id=visitor,
         is_head=request.method == "HEAD",
     )
-    destination = safe_redirect_target(program, request.GET.get("to")) or program.destination_url
+    to = request.GET.get("to") if request.META.get("QUERY_STRING") else None
+    destination = (
+        safe_redirect_target(to, destination_url=target.destination_url, allowed_hosts=target.allowed_redirect_hosts)
+        or target.destination_url
+    )
     if not destination:
-        destination = request.build_absolute_uri(reverse("program-page", args=[program.slug]))
-    response = HttpResponseRedirect(with_referral_params(destination, code=ambassador.code, click_id=str(click.pk)))
+        destination = request.build_absolute_uri(reverse("program-page", args=[target.program_slug]))
+    response = HttpResponseRedirect(with_referral_params(destination, code=target.code, click_id=str(click.id)))
     if not click.is_bot:
-        _set_cookies(request, response, program, click, visitor, new_visitor)
+        if new_visitor:
+            client.set_visitor_cookie(response, visitor)
+        # First click wins: a browser already carrying a live referral keeps it.
+        if not (
+            target.first_click and client.referral_click_id(request, target.program_id, target.attribution_window_days)
+        ):
+            client.set_referral_cookie(response, target.program_id, str(click.id), target.attribution_window_days)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _set_cookies(
-    request: HttpRequest,
-    response: HttpResponse,
-    program: Program,
-    click: Click,
-    visitor: str,
-    new_visitor: bool,
-) -> None:
-    if new_visitor:
-        client.set_visitor_cookie(response, visitor)
-    # First click wins: a browser already carrying a live referral keeps it.
-    if program.attribution_model == Program.AttributionModel.FIRST_CLICK and client.referral_click_id(
-        request, program.pk, program.attribution_window_days
-    ):
-        return
-    client.set_referral_cookie(response, program.pk, str(click.pk), program.attribution_window_days)
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:

@@ -40,7 +40,7 @@ def call(path: str, method: str = "get", **extra: Any) -> tuple[int, dict[str, l
 
 @pytest.mark.django_db(transaction=True)
 def test_live_link_is_answered_by_the_fast_path_with_click_and_cookies(ambassador, django_assert_num_queries):
-    # 1: ambassador and program by code; 2: INSERT the click. No session or user query.
+    # 1: the live link by code, with ambassador and program; 2: INSERT the click. No session or user query.
     with django_assert_num_queries(2):
         status, headers, _ = call(f"/r/{ambassador.code.lower()}?to=https://blog.example.com/post")
 
