@@ -69,9 +69,10 @@ def _b62(n: int) -> str:
 
 
 def _signed(name: str, salt: str, value: str) -> str:
-    # django.core.signing.TimestampSigner as HttpResponse.set_signed_cookie uses it: Parrain can read it.
+    # django.core.signing.TimestampSigner as HttpResponse.set_signed_cookie uses it (with Django 5.2's
+    # length-prefixed cookie salt): Parrain can read it.
     signed = f"{value}:{_b62(int(time.time()))}"
-    mac = _salted_hmac(name + salt + "signer", signed, COOKIE_SECRET)
+    mac = _salted_hmac(f"django.http.cookies.v2:{len(salt)}:{salt}{name}signer", signed, COOKIE_SECRET)
     return f"{signed}:{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 

@@ -1,15 +1,17 @@
 """Hand-written SQL for the referral redirect, the one path where the ORM's query building dominates.
 
-Every shared link lands on `/r/<code>`: one lookup and one INSERT. Built by the ORM, the two statements
-cost more Python than everything else the redirect does, and PostgreSQL parses and plans them anew
-each time. Here they are fixed strings sent with server-side binding, which psycopg prepares on their
-first run on a connection (`prepare_threshold` 0, set in config/settings.py). The ORM keeps Django's
-client-side binding, which never prepares: not all its queries survive server-side binding. Behind a
-pooler in transaction mode that cannot keep prepared statements, set PREPARED_STATEMENTS=false.
+Every shared link lands on `/r/<code>`: look the link up, INSERT the click. Built by the ORM, the two
+statements cost more Python than everything else the redirect does, and PostgreSQL parses and plans
+them anew each time. Here they are fixed strings (referrals.selectors.LINK_RESOLVE_SQL and
+referrals.services.click_record, which on PostgreSQL sends both as one statement) sent with
+server-side binding, which psycopg prepares on their first run on a connection (`prepare_threshold` 0,
+set in config/settings.py). The ORM keeps Django's client-side binding, which never prepares: not all
+its queries survive server-side binding. Behind a pooler in transaction mode that cannot keep prepared
+statements, set PREPARED_STATEMENTS=false.
 
 Django's per-request health check (`CONN_HEALTH_CHECKS`) costs a round trip of its own. The redirect
-skips it: a read that fails on a connection the server has dropped is retried once on a new one, which
-gives the same protection for free when the connection is fine.
+skips it: a statement that fails on a connection the server has dropped is retried once on a new one,
+which gives the same protection for free when the connection is fine.
 """
 
 from __future__ import annotations
@@ -47,8 +49,13 @@ class _DebugCursor(utils.CursorDebugWrapper):
             return utils.CursorWrapper.execute(self, sql, params)
 
 
+def is_postgresql() -> bool:
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+
+
 def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """The first row of a read-only statement, retried once if the connection turns out to be dead."""
+    """The first row of a statement safe to repeat (a read, or an idempotent write), retried once if the
+    connection turns out to be dead."""
     # One lookup of the thread's connection: each attribute read through django.db.connection costs one.
     connection = connections[DEFAULT_DB_ALIAS]
     try:
@@ -56,7 +63,7 @@ def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
             cursor.execute(sql, params)
             return cursor.fetchone()
     except (OperationalError, InterfaceError):
-        # Inside a transaction the statement cannot be replayed alone; outside, a read is safe to repeat.
+        # Inside a transaction the statement cannot be replayed alone; outside, it is safe to repeat.
         if connection.in_atomic_block:
             raise
         connection.close()

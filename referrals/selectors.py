@@ -31,8 +31,8 @@ class ReferralTarget(NamedTuple):
 # Paused and closed programs and inactive ambassadors lead nowhere. LIMIT 1 stops at the first branch
 # that finds the code, so the common case, an ambassador's own code, costs one index probe.
 LINK_RESOLVE_SQL = (
-    "SELECT a.id, a.program_id, NULL, a.code, p.slug, p.destination_url, p.allowed_redirect_hosts, "
-    "p.attribution_model, p.attribution_window_days "
+    "SELECT a.id AS ambassador_id, a.program_id, NULL AS link_id, a.code, p.slug, p.destination_url, "
+    "p.allowed_redirect_hosts, p.attribution_model, p.attribution_window_days "
     "FROM ambassadors_ambassador a JOIN ambassadors_program p ON p.id = a.program_id "
     "WHERE a.code_key = %s AND a.is_active AND p.status = %s "
     "UNION ALL "
@@ -45,18 +45,17 @@ LINK_RESOLVE_SQL = (
 )
 
 
-def link_resolve(raw_code: str) -> ReferralTarget | None:
-    """Where /r/<code> leads, or None when the link leads nowhere (unknown, paused, closed, inactive).
-
-    Hand-written SQL sent as a prepared statement: this runs on every click (see config/db.py).
-    """
+def link_resolve_params(raw_code: str) -> tuple[str, ...] | None:
+    """The parameters of LINK_RESOLVE_SQL for /r/<raw_code>, or None when the code cannot exist."""
     if not is_well_formed_code(raw_code) or len(raw_code) > 64:
         return None
-    key = code_key(raw_code)
-    row = db.fetch_one(LINK_RESOLVE_SQL, (key, Program.Status.OPEN.value, key, Program.Status.OPEN.value))
-    if row is None:
-        return None
-    ambassador_id, program_id, link_id, code, slug, destination, hosts, model, window_days = row
+    key, status = code_key(raw_code), Program.Status.OPEN.value
+    return key, status, key, status
+
+
+def referral_target(row: tuple[Any, ...]) -> ReferralTarget:
+    """A row of LINK_RESOLVE_SQL as a ReferralTarget."""
+    ambassador_id, program_id, link_id, code, slug, destination, hosts, model, window_days = row[:9]
     if isinstance(hosts, str):  # JSON comes back as text, as Django's JSONField reads it
         hosts = json.loads(hosts)
     return ReferralTarget(
@@ -70,6 +69,16 @@ def link_resolve(raw_code: str) -> ReferralTarget | None:
         first_click=model == Program.AttributionModel.FIRST_CLICK,
         attribution_window_days=window_days,
     )
+
+
+def link_resolve(raw_code: str) -> ReferralTarget | None:
+    """Where /r/<code> leads, or None when the link leads nowhere (unknown, paused, closed, inactive).
+
+    The redirect itself resolves and records in one statement: see `click_record`.
+    """
+    params = link_resolve_params(raw_code)
+    row = db.fetch_one(LINK_RESOLVE_SQL, params) if params else None
+    return referral_target(row) if row else None
 
 
 def ambassador_stats(ambassador: Ambassador) -> dict[str, int]:

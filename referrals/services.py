@@ -36,7 +36,7 @@ from config import db
 from config.errors import Conflict, InvalidInput, NotFound
 from referrals.audit import Actor, audit_record
 from referrals.models import Click, Conversion, ReferralLink, Signup
-from referrals.selectors import ReferralTarget
+from referrals.selectors import LINK_RESOLVE_SQL, ReferralTarget, link_resolve, link_resolve_params, referral_target
 from referrals.signals import counts_changed
 
 VELOCITY_WINDOW = timedelta(hours=24)
@@ -69,63 +69,77 @@ class RecordedClick(NamedTuple):
     is_bot: bool
 
 
-# Click.objects.create() would build this INSERT anew on every redirect; see config/db.py.
-_CLICK_FIELDS = (
-    "id",
-    "program_id",
-    "ambassador_id",
-    "link_id",
-    "created_at",
-    "visitor_id",
-    "ip_hash",
-    "user_agent_family",
-    "referer_host",
-    "is_bot",
-)
+# What a click holds of its own; its program, ambassador and link come from the link's lookup.
+_CLICK_OWN_FIELDS = ("id", "created_at", "visitor_id", "ip_hash", "user_agent_family", "referer_host", "is_bot")
+_CLICK_LINK_FIELDS = ("program_id", "ambassador_id", "link_id")
 
 
 @cache
-def _click_insert_sql() -> str:
+def _click_sql() -> tuple[str, str]:
+    """(the INSERT of a click, the link's lookup and that INSERT in one statement for PostgreSQL).
+
+    Hand-written rather than Click.objects.create(), which would build the INSERT anew on every
+    redirect (see config/db.py).
+    """
     columns = {f.attname: f.column for f in Click._meta.concrete_fields}
-    if set(columns) != set(_CLICK_FIELDS):
+    fields = _CLICK_OWN_FIELDS + _CLICK_LINK_FIELDS
+    if set(columns) != set(fields):
         # A field added to Click must be given a value here too, or the redirect would drop it.
-        raise ImproperlyConfigured(f"click_record writes {sorted(_CLICK_FIELDS)}, Click has {sorted(columns)}")
-    names = ", ".join(columns[f] for f in _CLICK_FIELDS)
-    placeholders = ", ".join(["%s"] * len(_CLICK_FIELDS))
-    return f"INSERT INTO {Click._meta.db_table} ({names}) VALUES ({placeholders})"  # noqa: S608 (names from the model)
+        raise ImproperlyConfigured(f"click_record writes {sorted(fields)}, Click has {sorted(columns)}")
+    table, names = Click._meta.db_table, ", ".join(columns[f] for f in fields)
+    own = ", ".join(["%s"] * len(_CLICK_OWN_FIELDS))
+    insert = f"INSERT INTO {table} ({names}) VALUES ({own}, %s, %s, %s)"  # noqa: S608 (names from the model)
+    # PostgreSQL runs a data-modifying WITH exactly once: the click is inserted for the row the lookup
+    # finds, and for none when the link leads nowhere. The click id is chosen before the statement, so
+    # ON CONFLICT makes a retry after a dropped connection harmless (db.fetch_one retries once).
+    resolve_and_insert = (
+        f"WITH target AS ({LINK_RESOLVE_SQL}), "  # noqa: S608 (fixed strings)
+        f"recorded AS (INSERT INTO {table} ({names}) SELECT {own}, {', '.join(_CLICK_LINK_FIELDS)} FROM target "
+        f"ON CONFLICT ({columns['id']}) DO NOTHING) "
+        "SELECT * FROM target"
+    )
+    return insert, resolve_and_insert
 
 
 def click_record(
     *,
-    target: ReferralTarget,
+    code: str,
     ip: str | None,
     user_agent: str,
     referer: str,
     visitor_id: str,
     is_head: bool = False,
-) -> RecordedClick:
-    """Records one visit through a live link (see `link_resolve`)."""
+) -> tuple[ReferralTarget, RecordedClick] | None:
+    """Records one visit through /r/<code>: where the link leads and the click, or None, and nothing
+    written, when it leads nowhere (see `link_resolve`)."""
+    params = link_resolve_params(code)
+    if params is None:
+        return None
     family, is_bot = classify_user_agent(user_agent[:512])
     # Link previews fetch with HEAD or announce themselves; neither is a person clicking.
     is_bot = is_bot or is_head
     click_id = uuid.uuid4()
-    pk, created_at = Click._meta.pk, Click._meta.get_field("created_at")
-    db.execute(
-        _click_insert_sql(),
-        (
-            db.prep_value(pk, click_id),
-            target.program_id,
-            target.ambassador_id,
-            target.link_id,
-            db.prep_value(created_at, timezone.now()),
-            visitor_id[:36],
-            ip_hash(ip),
-            family,
-            (urlsplit(referer).hostname or "")[:255] if referer else "",
-            is_bot,
-        ),
+    own = (
+        db.prep_value(Click._meta.pk, click_id),
+        db.prep_value(Click._meta.get_field("created_at"), timezone.now()),
+        visitor_id[:36],
+        ip_hash(ip),
+        family,
+        (urlsplit(referer).hostname or "")[:255] if referer else "",
+        is_bot,
     )
-    return RecordedClick(click_id, is_bot)
+    insert, resolve_and_insert = _click_sql()
+    if db.is_postgresql():
+        # One round trip instead of two: every shared link lands here (bench/redirect.py).
+        row = db.fetch_one(resolve_and_insert, (*params, *own))
+        target = referral_target(row) if row else None
+    else:
+        target = link_resolve(code)
+        if target is not None:
+            db.execute(insert, (*own, target.program_id, target.ambassador_id, target.link_id))
+    if target is None:
+        return None
+    return target, RecordedClick(click_id, is_bot)
 
 
 def safe_redirect_target(to: str | None, *, destination_url: str, allowed_hosts: Iterable[str]) -> str | None:

@@ -13,7 +13,6 @@ from referrals import client
 from referrals.audit import Actor
 from referrals.forms import SubscribeForm
 from referrals.models import Click
-from referrals.selectors import link_resolve
 from referrals.services import click_record, safe_redirect_target, signup_record, with_referral_params
 
 
@@ -29,18 +28,18 @@ def referral_redirect_response(request: HttpRequest, code: str) -> HttpResponse 
 
     It needs no middleware, session or user: config.wsgi calls it directly for the hot path.
     """
-    target = link_resolve(code)
-    if target is None:
-        return None
     visitor, new_visitor = client.visitor_id(request)
-    click = click_record(
-        target=target,
+    recorded = click_record(
+        code=code,
         ip=client.client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         referer=request.META.get("HTTP_REFERER", ""),
         visitor_id=visitor,
         is_head=request.method == "HEAD",
     )
+    if recorded is None:
+        return None
+    target, click = recorded
     to = request.GET.get("to") if request.META.get("QUERY_STRING") else None
     destination = (
         safe_redirect_target(to, destination_url=target.destination_url, allowed_hosts=target.allowed_redirect_hosts)

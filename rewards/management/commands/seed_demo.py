@@ -15,7 +15,6 @@ from ambassadors.roles import AUDITORS_GROUP, MARKETING_GROUP
 from ambassadors.services import ambassador_enroll, program_create
 from referrals.audit import Actor
 from referrals.models import Click
-from referrals.selectors import link_resolve
 from referrals.services import click_record, signup_record
 from rewards.models import RewardTier
 from rewards.services import tier_create
@@ -128,11 +127,9 @@ class Command(BaseCommand):
         me, alice, bob = ambassadors
         browsers = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
         for ambassador, clicks in ((me, 4), (alice, 6), (bob, 2)):
-            target = link_resolve(ambassador.code)
-            assert target is not None, "the demo program is open and its ambassadors active"
             for i in range(clicks - Click.objects.filter(ambassador=ambassador).count()):
                 click_record(
-                    target=target,
+                    code=ambassador.code,
                     ip=f"192.0.2.{i + 1}",
                     user_agent=browsers,
                     referer="https://newsletter.example/",
