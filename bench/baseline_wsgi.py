@@ -28,7 +28,6 @@ import psycopg
 
 SECRET = os.environ["SECRET_KEY"].encode()
 DATABASE_URL = os.environ["DATABASE_URL"]
-COOKIE_SECRET = b"django.http.cookies" + SECRET  # the key django.core.signing.get_cookie_signer derives
 VISITOR_MAX_AGE = 365 * 24 * 3600
 
 LOOKUP = (
@@ -54,9 +53,9 @@ def _connection() -> psycopg.Connection[Any]:
     return conn
 
 
-def _salted_hmac(salt: str, value: str, secret: bytes = SECRET) -> bytes:
+def _salted_hmac(salt: str, value: str) -> bytes:
     # Django's salted_hmac with SHA-256, so the hashes and cookies match what Parrain writes.
-    key = hashlib.sha256(salt.encode() + secret).digest()
+    key = hashlib.sha256(salt.encode() + SECRET).digest()
     return hmac.new(key, value.encode(), hashlib.sha256).digest()
 
 
@@ -69,10 +68,10 @@ def _b62(n: int) -> str:
 
 
 def _signed(name: str, salt: str, value: str) -> str:
-    # django.core.signing.TimestampSigner as HttpResponse.set_signed_cookie uses it (with Django 5.2's
-    # length-prefixed cookie salt): Parrain can read it.
+    # django.core.signing.TimestampSigner as referrals/client.py uses it (salt "<salt>:<cookie name>",
+    # the SECRET_KEY as key): Parrain can read it.
     signed = f"{value}:{_b62(int(time.time()))}"
-    mac = _salted_hmac(f"django.http.cookies.v2:{len(salt)}:{salt}{name}signer", signed, COOKIE_SECRET)
+    mac = _salted_hmac(f"{salt}:{name}signer", signed)
     return f"{signed}:{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 

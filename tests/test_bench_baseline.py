@@ -44,7 +44,7 @@ def test_parrain_reads_the_cookies_the_baseline_signs(monkeypatch):
 
 def test_a_baseline_cookie_signed_with_another_secret_is_refused(monkeypatch):
     baseline = baseline_module(monkeypatch)
-    monkeypatch.setattr(baseline, "COOKIE_SECRET", b"django.http.cookies" + b"another secret")
+    monkeypatch.setattr(baseline, "SECRET", b"another secret")
     request = RequestFactory().get("/p/demo/subscribe")
     request.COOKIES = {"prn_vid": baseline._signed("prn_vid", client.VISITOR_SALT, "visitor-1")}
 
