@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+from django.db import connections
 
 from referrals.models import Signup
 from tests.conftest import CHROMIUM
@@ -40,6 +41,9 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(user_agent=DESKTOP_CHROME)
         yield context
+        # The test's ORM calls ran while Playwright's event loop was running, so Django kept their
+        # connection in that context: close it here, or the test database cannot be dropped at the end.
+        connections.close_all()
         context.close()
         browser.close()
 
