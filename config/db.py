@@ -63,8 +63,9 @@ def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
             cursor.execute(sql, params)
             return cursor.fetchone()
     except (OperationalError, InterfaceError):
-        # Inside a transaction the statement cannot be replayed alone; outside, it is safe to repeat.
-        if connection.in_atomic_block:
+        # Only a dead connection is worth a second try (not a timeout or a deadlock), and only outside a
+        # transaction: inside one, the statement cannot be replayed alone.
+        if connection.in_atomic_block or connection.is_usable():
             raise
         connection.close()
         with _cursor(connection) as cursor:

@@ -9,7 +9,7 @@ import uuid
 import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from config import db
@@ -136,3 +136,24 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler():
     assert (on.stdout.strip(), off.stdout.strip()) == ("0", "None"), on.stderr + off.stderr
     assert bad.returncode != 0
     assert "PREPARED_STATEMENTS" in bad.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_error_on_a_live_connection_is_not_retried():
+    sent = []
+
+    def count(execute, sql, *rest):
+        sent.append(sql)
+        return execute(sql, *rest)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 10")
+    try:
+        with connection.execute_wrapper(count), pytest.raises(OperationalError, match="statement timeout"):
+            db.fetch_one("SELECT pg_sleep(1)", ())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 0")
+
+    assert sent == ["SELECT pg_sleep(1)"]
