@@ -163,6 +163,12 @@ def manage(env: dict[str, str], *args: str, log: Path | None = None) -> str:
     return done.stdout
 
 
+def fresh_database(env: dict[str, str], *, pg: str, db: str, log: Path) -> None:
+    """Drops and recreates `db` (a parrain_bench* name only), then migrates it as a deployment would."""
+    recreate_database(pg=pg, db=db)
+    manage(env, "migrate", "--noinput", log=log)
+
+
 def celery_purge(env: dict[str, str]) -> None:
     """Drop the messages left in the benchmark's own Redis db, so no stale task runs against a new database."""
     subprocess.run(

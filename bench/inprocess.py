@@ -25,10 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402  (the repository root must be importable first)
     DEFAULT_PG,
     DEFAULT_REDIS,
+    fresh_database,
     header,
-    manage,
     parrain_env,
-    recreate_database,
     require_services,
     require_venv,
     results_dir,
@@ -122,8 +121,7 @@ def main() -> int:
     out = results_dir("inprocess")
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
     say(f"setting up: fresh database {args.db}, migrate, program + ambassadors through the services")
-    recreate_database(pg=args.pg, db=args.db)
-    manage(env, "migrate", "--noinput", log=out / "setup.log")
+    fresh_database(env, pg=args.pg, db=args.db, log=out / "setup.log")
     fixture = setup_program(env)
     warnings.filterwarnings("ignore", message="No directory at")  # static files are not collected here
 

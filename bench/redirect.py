@@ -26,10 +26,9 @@ from bench.common import (  # noqa: E402  (the repository root must be importabl
     LoadResult,
     celery_purge,
     free_port,
+    fresh_database,
     header,
-    manage,
     parrain_env,
-    recreate_database,
     require_services,
     require_venv,
     require_wrk,
@@ -249,8 +248,7 @@ def main() -> int:
 
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
     say(f"setting up: fresh database {args.db}, migrate, program + ambassadors + track key through the services")
-    recreate_database(pg=args.pg, db=args.db)
-    manage(env, "migrate", "--noinput", log=out / "setup.log")
+    fresh_database(env, pg=args.pg, db=args.db, log=out / "setup.log")
     celery_purge(env)
     fixture = setup_program(env)
     clicks_sql = "SELECT count(*) FROM referrals_click WHERE ambassador_id = %s"

@@ -32,11 +32,11 @@ from bench.common import (  # noqa: E402  (the repository root must be importabl
     ROOT,
     VENV_BIN,
     celery_purge,
+    fresh_database,
     header,
     manage,
     parrain_env,
     percentile,
-    recreate_database,
     require_services,
     require_venv,
     results_dir,
@@ -435,8 +435,7 @@ def main() -> int:
     say(f"logs: {out.relative_to(ROOT)}/")
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
     say(f"setting up: fresh database {args.db}, migrate, empty broker db ({args.redis})")
-    recreate_database(pg=args.pg, db=args.db)
-    manage(env, "migrate", "--noinput", log=out / "setup.log")
+    fresh_database(env, pg=args.pg, db=args.db, log=out / "setup.log")
     celery_purge(env)
     os.environ.update(env)
     import django
