@@ -4,7 +4,8 @@
 session, user, CSRF, messages or template, so the handler answers a live link straight from the view,
 skipping URL resolution and the middleware stack (about a third of the time of a redirect, see bench/).
 Everything else, including unknown links (friendly 404 page), HEAD requests, plain HTTP when
-SECURE_SSL_REDIRECT is on and hosts outside ALLOWED_HOSTS, goes through the full Django stack.
+SECURE_SSL_REDIRECT is on and hosts outside ALLOWED_HOSTS, goes through the full Django stack. A failure
+on the fast path gets Django's own handling all the same: logged, signalled, answered by handler500.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import django
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpResponse, HttpResponseBase
 
@@ -22,11 +24,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 class ParrainWSGIHandler(WSGIHandler):
     def get_response(self, request: WSGIRequest) -> HttpResponseBase:
-        response = self._referral_fast_path(request)
-        if response is not None:
-            response._resource_closers.append(request.close)
-            return response
-        return super().get_response(request)
+        try:
+            response = self._referral_fast_path(request)
+        except Exception as exc:
+            # What convert_exception_to_response does around every view: log to django.request, send
+            # got_request_exception, answer handler500. Not a retry through the full stack: the click
+            # may already be written.
+            response = response_for_exception(request, exc)
+        if response is None:
+            return super().get_response(request)
+        self._security_headers(request, response)
+        response._resource_closers.append(request.close)
+        return response
 
     @staticmethod
     def _referral_fast_path(request: WSGIRequest) -> HttpResponse | None:
@@ -41,19 +50,20 @@ class ParrainWSGIHandler(WSGIHandler):
             return None
         from referrals.views import referral_redirect_response
 
-        response = referral_redirect_response(request, path[3:])
-        if response is not None:
-            # What SecurityMiddleware would add to this answer.
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
-            if request.is_secure() and settings.SECURE_HSTS_SECONDS:
-                hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
-                if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-                    hsts += "; includeSubDomains"
-                if settings.SECURE_HSTS_PRELOAD:
-                    hsts += "; preload"
-                response.headers.setdefault("Strict-Transport-Security", hsts)
-        return response
+        return referral_redirect_response(request, path[3:])
+
+    @staticmethod
+    def _security_headers(request: WSGIRequest, response: HttpResponseBase) -> None:
+        """What SecurityMiddleware would add to a fast-path answer, the redirect or the 500 page."""
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        if request.is_secure() and settings.SECURE_HSTS_SECONDS:
+            hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+                hsts += "; includeSubDomains"
+            if settings.SECURE_HSTS_PRELOAD:
+                hsts += "; preload"
+            response.headers.setdefault("Strict-Transport-Security", hsts)
 
 
 django.setup(set_prefix=False)

@@ -94,3 +94,65 @@ def test_host_outside_allowed_hosts_is_refused_not_redirected(ambassador):
 
     assert status == 400
     assert not Click.objects.exists()
+
+
+@pytest.fixture
+def database_gone(monkeypatch):
+    """The click's INSERT fails as it does when the database goes away mid-request."""
+    from django.db import OperationalError
+
+    calls: list[str] = []
+
+    def refuse(**kwargs: Any) -> None:
+        calls.append(kwargs["code"])
+        raise OperationalError("connection to server was lost")
+
+    monkeypatch.setattr("referrals.views.click_record", refuse)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fast_path_failure_gets_djangos_500_handling(ambassador, database_gone, caplog):
+    import logging
+
+    from django.core.signals import got_request_exception
+
+    signalled: list[Any] = []
+
+    def receiver(sender: Any, request: Any, **kwargs: Any) -> None:
+        signalled.append(request.path)
+
+    got_request_exception.connect(receiver)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django.request"):
+            status, headers, body = call(f"/r/{ambassador.code}")
+    finally:
+        got_request_exception.disconnect(receiver)
+
+    assert status == 500
+    assert b"Server Error (500)" in body and headers["content-type"][0].startswith("text/html")
+    assert headers["x-content-type-options"] == ["nosniff"]
+    assert signalled == [f"/r/{ambassador.code}"]
+    errors = [r for r in caplog.records if r.name == "django.request" and r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info[0].__name__ == "OperationalError"
+    # The view ran once: the failure is not retried through the full stack (a click could count twice).
+    assert database_gone == [ambassador.code]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/r/AB%00C", "/r/AB%0AC", "/r/%00"])
+def test_control_characters_in_the_code_get_the_friendly_404_not_a_500(path, ambassador):
+    status, headers, body = call(path)
+
+    assert status == 404
+    assert b"This referral link does not work" in body
+    assert not Click.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_control_characters_in_to_still_land_on_the_destination(ambassador):
+    # As through the full stack (test_redirect.py): a mangled `to` is ignored, the shared link still works.
+    status, headers, _ = call(f"/r/{ambassador.code}?to=%00https://evil.example")
+
+    assert status == 302
+    assert headers["location"][0].startswith("https://shop.example.com/welcome?")
