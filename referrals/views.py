@@ -5,15 +5,21 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from ambassadors.models import Program
-from config.errors import ParrainError
+from ambassadors.models import Ambassador, Program
+from core.actors import Actor
+from core.errors import ParrainError
 from referrals import client
-from referrals.audit import Actor
 from referrals.forms import SubscribeForm
-from referrals.models import Click
-from referrals.services import click_record, safe_redirect_target, signup_record, with_referral_params
+from referrals.services import (
+    attribution_decide,
+    click_record,
+    safe_redirect_target,
+    signup_record,
+    with_referral_params,
+)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -70,39 +76,50 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     if program.status == Program.Status.CLOSED:
         raise Http404("This program is closed.")
     visitor, new_visitor = client.visitor_id(request)
-    if request.method == "POST":
-        form = SubscribeForm(request.POST)
-        if form.is_valid():
-            try:
-                signup, created = signup_record(
+    form = SubscribeForm(request.POST) if request.method == "POST" else None
+    if form is not None and form.is_valid():
+        referral_code = form.cleaned_data["referral_code"] or None
+        try:
+            if referral_code:
+                # signup_record answers a known e-mail before it looks at the code; checking the code
+                # first refuses a bad one alike for a known and a new address (no enumeration).
+                attribution_decide(
                     program=program,
-                    email=form.cleaned_data["email"],
-                    actor=Actor.visitor(),
-                    referral_code=form.cleaned_data["referral_code"] or None,
-                    click_id=form.cleaned_data["click_id"] or None,
-                    cookie_click_id=client.referral_click_id(request, program.pk, program.attribution_window_days),
-                    referee_ip=client.client_ip(request),
-                    visitor_id=visitor,
-                    referee_user=request.user if request.user.is_authenticated else None,
+                    referral_code=referral_code,
+                    cookie_click_id=None,
+                    click_id=None,
+                    now=timezone.now(),
                 )
-            except ParrainError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            else:
-                response = render(
-                    request,
-                    "referrals/subscribed.html",
-                    {"program": program, "signup": signup, "created": created},
-                )
-                if new_visitor:
-                    client.set_visitor_cookie(response, visitor)
-                return response
-    else:
-        form = SubscribeForm(initial={"click_id": request.GET.get("click_id", "")[:64]})
-    referrer = _referrer(request, program)
+            signup_record(
+                program=program,
+                email=form.cleaned_data["email"],
+                actor=Actor.visitor(),
+                referral_code=referral_code,
+                click_id=form.cleaned_data["click_id"] or None,
+                cookie_click_id=client.referral_click_id(request, program.pk, program.attribution_window_days),
+                referee_ip=client.client_ip(request),
+                visitor_id=visitor,
+                referee_user=request.user if request.user.is_authenticated else None,
+            )
+        except ParrainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            # The same page whatever became of the address, new or subscribed long ago, counted or held
+            # for review: anyone may post any address here, so the answer must not tell which it was.
+            # Only the program goes to the template; the signup's state is for staff and the API.
+            response = render(request, "referrals/subscribed.html", {"program": program})
+            if new_visitor:
+                client.set_visitor_cookie(response, visitor)
+            return response
+    referrer, code_to_prefill = _referrer(request, program)
+    if form is None:
+        form = SubscribeForm(
+            initial={"referral_code": code_to_prefill, "click_id": request.GET.get("click_id", "")[:64]}
+        )
     response = render(
         request,
         "referrals/subscribe.html",
-        {"program": program, "form": form, "referrer": referrer},
+        {"program": program, "form": form, "referrer": referrer.public_name if referrer else None},
         status=400 if request.method == "POST" else 200,
     )
     if new_visitor:
@@ -110,15 +127,31 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
-def _referrer(request: HttpRequest, program: Program) -> str | None:
-    """Name of the friend who invited this visitor, to show on the form."""
-    click_id = client.referral_click_id(request, program.pk, program.attribution_window_days) or request.GET.get(
-        "click_id"
-    )
-    if not click_id:
-        return None
-    try:
-        click = Click.objects.select_related("ambassador").filter(pk=click_id, program=program).first()
-    except Exception:  # a malformed id is no referral
-        return None
-    return click.ambassador.public_name if click else None
+def _referrer(request: HttpRequest, program: Program) -> tuple[Ambassador | None, str]:
+    """Who invited this visitor, to name them on the form, and the referral code to prefill in it.
+
+    A `ref` in the URL (the program page passes on the one its referral link added) naming an active
+    ambassador goes into the code field as if the visitor had typed it: a code comes first in attribution
+    (design 2.2), so it credits them. When the visitor's own click, from the cookie or the click_id passed
+    along, names that same ambassador, the field stays empty: the click credits them just as well and
+    keeps the channel link the visit came through. Both are asked of the rule the signup will apply.
+    """
+    now = timezone.now()
+    by_click = attribution_decide(
+        program=program,
+        referral_code=None,
+        cookie_click_id=client.referral_click_id(request, program.pk, program.attribution_window_days),
+        click_id=request.GET.get("click_id", "")[:64] or None,
+        now=now,
+    ).ambassador
+    ref = request.GET.get("ref", "")[:64]
+    if ref:
+        try:
+            by_code = attribution_decide(
+                program=program, referral_code=ref, cookie_click_id=None, click_id=None, now=now
+            ).ambassador
+        except ParrainError:  # a stale or mistyped ref: the visitor subscribes without it
+            by_code = None
+        if by_code is not None and by_code != by_click:
+            return by_code, by_code.code
+    return by_click, ""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from ambassadors.models import Program
 from ambassadors.selectors import programs_listed
@@ -25,6 +28,11 @@ def program_page(request: HttpRequest, slug: str) -> HttpResponse:
         remaining = price["next_drop_at"] - price["subscribers"]
         done = price["step"] - remaining
         progress_percent = max(0, min(100, round(100 * done / price["step"])))
+    # A visitor who landed here from a referral link (`?ref=CODE&click_id=ID`, design 2.1) carries both on
+    # to the hosted form, which credits them: without this the Subscribe button would lose the referral.
+    referral = {name: request.GET.get(name, "")[:64] for name in ("ref", "click_id")}
+    query = urlencode({name: value for name, value in referral.items() if value})
+    subscribe_url = reverse("program-subscribe", args=[program.slug]) + (f"?{query}" if query else "")
     return render(
         request,
         "rewards/program.html",
@@ -35,7 +43,6 @@ def program_page(request: HttpRequest, slug: str) -> HttpResponse:
             "progress_percent": progress_percent,
             "progress_class": f"w{progress_percent // 5 * 5}",
             "leaders": leaderboard(program, limit=10) if program.leaderboard_public else [],
-            "ref": request.GET.get("ref", "")[:64],
-            "click_id": request.GET.get("click_id", "")[:64],
+            "subscribe_url": subscribe_url,
         },
     )
