@@ -1,0 +1,218 @@
+"""Recording a new subscriber: attribution, screening (self-referral, disposable address, velocity), counters."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ambassadors.mailbox import canonical_mailbox, is_disposable
+from ambassadors.models import Ambassador, Program
+from ambassadors.normalise import normalise_email
+from ambassadors.services import counters_add
+from core.actors import Actor
+from core.audit import audit_record
+from core.errors import InvalidInput
+from core.locking import transaction_retry
+from referrals.models import Signup
+from referrals.services.attribution import attribution_decide, attribution_reason
+from referrals.services.clicks import ip_hash
+from referrals.signals import counts_changed
+
+VELOCITY_WINDOW = timedelta(hours=24)
+
+
+def _velocity_lock(*, program: Program, ip_hashed: str, visitor_id: str) -> None:
+    """Serialise the signups from one IP hash, and from one visitor, of a program until this transaction ends.
+
+    _screen counts the recent signups from the same source, then the caller inserts: without this lock,
+    sixteen signups from one address arriving at once all count the same few rows before any of them
+    inserts, and all qualify past the limit. PostgreSQL releases transaction-level advisory locks at
+    COMMIT or ROLLBACK, so the next one counts the row just committed. The keys are taken in ascending
+    order, so two signups sharing one source each (an IP, or a visitor) never wait for each other in a
+    cycle. SQLite, the embedded single-machine default, takes no lock here.
+    """
+    if connection.vendor != "postgresql":
+        return
+    sources = [("ip", ip_hashed), ("visitor", visitor_id[:36])]
+    keys = sorted({_lock_key(f"velocity:{program.pk}:{kind}:{value}") for kind, value in sources if value})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _lock_key(name: str) -> int:
+    # A signed 64-bit key, the same in every process (Python's hash() is salted per process).
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def _screen(
+    *,
+    program: Program,
+    email: str,
+    ambassador: Ambassador | None,
+    referee_user: Any,
+    ip_hashed: str,
+    visitor_id: str,
+    now: datetime,
+) -> tuple[str, str, str]:
+    """(status, reason, detail) for a new signup: self-referral, disposable domain, velocity.
+
+    Call it inside the transaction that inserts the signup, after _velocity_lock.
+    """
+    # The ambassador's own mailbox however typed: `ana+x@`, Gmail's dots, googlemail.com, a quoted name.
+    if ambassador is not None and (
+        canonical_mailbox(email) == ambassador.email_canonical
+        or (referee_user is not None and getattr(referee_user, "pk", None) == ambassador.user_id)
+    ):
+        return Signup.Status.REJECTED, Signup.Reason.SELF_REFERRAL, "The referee is the ambassador."
+    if is_disposable(email):  # mail.mailinator.com is as throw-away as mailinator.com
+        domain = email.rsplit("@", 1)[-1]
+        return (
+            Signup.Status.PENDING_REVIEW,
+            Signup.Reason.DISPOSABLE_EMAIL,
+            f"{domain} is a disposable domain.",
+        )
+    same_source = Q()
+    if ip_hashed:
+        same_source |= Q(ip_hash=ip_hashed)
+    if visitor_id:
+        same_source |= Q(visitor_id=visitor_id[:36])
+    if same_source:
+        recent = Signup.objects.filter(same_source, program=program, created_at__gte=now - VELOCITY_WINDOW).count()
+        if recent >= program.velocity_limit:
+            return (
+                Signup.Status.PENDING_REVIEW,
+                Signup.Reason.VELOCITY,
+                f"{_ordinal(recent + 1)} signup from the same IP address or visitor in 24 hours; "
+                f"the limit is {program.velocity_limit}: held for review.",
+            )
+    return Signup.Status.QUALIFIED, Signup.Reason.NONE, ""
+
+
+def signup_snapshot(signup: Signup) -> dict[str, Any]:
+    return {
+        "ambassador": signup.ambassador.code if signup.ambassador_id and signup.ambassador else None,
+        "method": signup.method,
+        "status": signup.status,
+        "reason": signup.reason,
+        "click": str(signup.click_id) if signup.click_id else None,
+    }
+
+
+def counts_announce(program_id: int, *ambassador_ids: int | None) -> None:
+    counts_changed.send(
+        sender=Signup,
+        program_id=program_id,
+        ambassador_ids=sorted({a for a in ambassador_ids if a is not None}),
+    )
+
+
+@transaction_retry()  # lock order: core.locking (the new signup, the program's counters, the ambassador's)
+def signup_record(
+    *,
+    program: Program,
+    email: str,
+    actor: Actor,
+    external_id: str = "",
+    referral_code: str | None = None,
+    click_id: str | None = None,
+    cookie_click_id: str | None = None,
+    referee_ip: str | None = None,
+    visitor_id: str = "",
+    referee_user: Any = None,
+) -> tuple[Signup, bool]:
+    """Record a subscriber of the program, attributed per design section 2. Returns (signup, created).
+
+    The same e-mail again is the same signup: the first attribution stands.
+    `referee_ip` and `visitor_id` are the referee's own, never the address of a server calling the API.
+    """
+    email = normalise_email(email)
+    canonical = canonical_mailbox(email)
+    existing = Signup.objects.filter(program=program, email_canonical=canonical).select_related("ambassador").first()
+    if existing is not None:
+        return existing, False
+    if program.status == Program.Status.CLOSED:
+        raise InvalidInput("This program is closed.")
+
+    now = timezone.now()
+    attribution = attribution_decide(
+        program=program,
+        referral_code=referral_code,
+        cookie_click_id=cookie_click_id,
+        click_id=click_id,
+        now=now,
+    )
+    ip_hashed = ip_hash(referee_ip)
+    if attribution.click is not None:
+        # The referee's own address and browser, seen when they clicked.
+        ip_hashed = ip_hashed or attribution.click.ip_hash
+        visitor_id = visitor_id or attribution.click.visitor_id
+    try:
+        with transaction.atomic():
+            _velocity_lock(program=program, ip_hashed=ip_hashed, visitor_id=visitor_id)
+            status, reason, detail = _screen(
+                program=program,
+                email=email,
+                ambassador=attribution.ambassador,
+                referee_user=referee_user,
+                ip_hashed=ip_hashed,
+                visitor_id=visitor_id,
+                now=now,
+            )
+            signup = Signup.objects.create(
+                program=program,
+                email=email,
+                email_canonical=canonical,
+                external_id=external_id,
+                ambassador=attribution.ambassador,
+                method=attribution.method,
+                click=attribution.click,
+                status=status,
+                reason=reason,
+                reason_detail=detail,
+                ip_hash=ip_hashed,
+                visitor_id=visitor_id[:36],
+                created_at=now,
+            )
+            qualified = int(status == Signup.Status.QUALIFIED)
+            counters_add(
+                program_id=program.pk,
+                ambassador_id=signup.ambassador_id,
+                signups=1,
+                qualified=qualified,
+            )
+            audit_record(
+                actor=actor,
+                action="signup.recorded",
+                object_type="signup",
+                object_id=signup.pk,
+                program_id=program.pk,
+                after=signup_snapshot(signup),
+                reason=detail or attribution_reason(attribution, program),
+            )
+            counts_announce(program.pk, signup.ambassador_id)
+    except IntegrityError:
+        # Another request recorded the same mailbox (or external id) first: theirs stands.
+        existing = (
+            Signup.objects.filter(
+                Q(email_canonical=canonical) | (Q(external_id=external_id) & ~Q(external_id="")), program=program
+            )
+            .select_related("ambassador")
+            .first()
+        )
+        if existing is None:
+            raise
+        if existing.email_canonical != canonical:
+            raise InvalidInput("Another signup already has this external id.", field="external_id") from None
+        return existing, False
+    return signup, True

@@ -1,0 +1,41 @@
+"""Writes of the rewards engine: tier configuration, unlocking and revoking grants, reaching milestones,
+and the reconciliation that repairs whatever a lost message missed.
+
+One module per use case; callers import from the package, which re-exports the public surface.
+"""
+
+from rewards.services.grants import (
+    grant_create,
+    grant_redeem,
+    voucher_code_generate,
+    welcome_grants_withdraw_unreferred,
+)
+from rewards.services.recalculation import (
+    MAX_OCCURRENCES_PER_RUN,
+    RecalcResult,
+    ambassador_recalculate,
+    metric_value,
+    program_recalculate,
+    recalculation_enqueue,
+)
+from rewards.services.reconciliation import ReconcileReport, reconcile
+from rewards.services.tiers import TIER_FIELDS, tier_check, tier_create, tier_update
+
+__all__ = [
+    "MAX_OCCURRENCES_PER_RUN",
+    "TIER_FIELDS",
+    "RecalcResult",
+    "ReconcileReport",
+    "ambassador_recalculate",
+    "grant_create",
+    "grant_redeem",
+    "metric_value",
+    "program_recalculate",
+    "recalculation_enqueue",
+    "reconcile",
+    "tier_check",
+    "tier_create",
+    "tier_update",
+    "voucher_code_generate",
+    "welcome_grants_withdraw_unreferred",
+]

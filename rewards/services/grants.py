@@ -1,0 +1,193 @@
+"""Grants: unlocking, revoking or flagging, reinstating and redeeming vouchers, each audited and e-mailed."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ambassadors.models import Ambassador
+from core.actors import Actor
+from core.audit import audit_record
+from core.errors import InvalidInput
+from core.locking import transaction_retry
+from referrals.models import Signup
+from rewards.models import RewardGrant, RewardTier
+
+logger = logging.getLogger(__name__)
+
+
+VOUCHER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+SYSTEM = Actor.system("rewards")
+
+
+def voucher_code_generate() -> str:
+    """16 characters from 31 (about 79 bits): unguessable, and still readable over the phone."""
+    raw = "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def grant_create(
+    *,
+    tier: RewardTier,
+    occurrence: int,
+    ambassador: Ambassador | None = None,
+    referee_signup: Signup | None = None,
+) -> RewardGrant | None:
+    try:
+        with transaction.atomic():
+            grant = RewardGrant.objects.create(
+                tier=tier,
+                ambassador=ambassador,
+                referee_signup=referee_signup,
+                occurrence=occurrence,
+                voucher_code=voucher_code_generate(),
+                created_at=timezone.now(),
+            )
+            _grant_audit(grant, "reward.unlocked", reason=f"{tier.name}, occurrence {occurrence}")
+    except IntegrityError:
+        # Already granted by a concurrent run: the unique constraint kept it to one.
+        return None
+    _notify(grant.pk, "unlocked")
+    return grant
+
+
+def grant_reinstate(grant: RewardGrant) -> bool:
+    """A withdrawn grant whose reason is back: revoked -> unlocked with a fresh voucher, or a flagged redeemed
+    one unflagged. One conditional update each, like grant_withdraw; returns whether a row changed."""
+    before = _grant_snapshot(grant)
+    flagged = RewardGrant.objects.filter(pk=grant.pk, status=RewardGrant.Status.REDEEMED, flagged=True)
+    if flagged.update(flagged=False):
+        # Flagged when its reason went away; the reason is back, so staff have nothing left to decide.
+        before.update(status=RewardGrant.Status.REDEEMED, flagged=True)
+        grant.status, grant.flagged = RewardGrant.Status.REDEEMED, False
+        _grant_audit(
+            grant, "reward.unflagged", before=before, reason="Reached again: the redeemed voucher is earned after all."
+        )
+        return True
+    code = voucher_code_generate()  # the revoked code stays dead
+    revoked = RewardGrant.objects.filter(pk=grant.pk, status=RewardGrant.Status.REVOKED)
+    if revoked.update(status=RewardGrant.Status.UNLOCKED, revoked_at=None, voucher_code=code):
+        before.update(status=RewardGrant.Status.REVOKED)
+        grant.status, grant.revoked_at, grant.voucher_code = RewardGrant.Status.UNLOCKED, None, code
+        _grant_audit(grant, "reward.unlocked", before=before, reason="Reached again after a revocation.")
+        _notify(grant.pk, "unlocked")
+        return True
+    return False
+
+
+def grant_withdraw(grant: RewardGrant, *, reason: str) -> str:
+    """Design 3: not yet redeemed -> revoked; redeemed -> flagged for staff. Returns what happened:
+    "revoked", "flagged" or "unchanged".
+
+    Decided by one conditional UPDATE on the row as it is when written, never by the caller's earlier read:
+    the shop's checkout (grant_redeem, a conditional update too) may redeem the voucher in between. If it
+    committed first, the revocation matches no row and the redeemed voucher is flagged instead; if the
+    revocation committed first, the redemption matches no row and is refused. Audited and e-mailed only
+    when a row changed, so two withdrawals racing e-mail once.
+    """
+    before = _grant_snapshot(grant)
+    now = timezone.now()
+    for status in (RewardGrant.Status.UNLOCKED, RewardGrant.Status.ISSUED):
+        if RewardGrant.objects.filter(pk=grant.pk, status=status).update(
+            status=RewardGrant.Status.REVOKED, revoked_at=now
+        ):
+            before.update(status=status)
+            grant.status, grant.revoked_at = RewardGrant.Status.REVOKED, now
+            _grant_audit(grant, "reward.revoked", before=before, reason=reason)
+            _notify(grant.pk, "revoked")
+            return "revoked"
+    if RewardGrant.objects.filter(pk=grant.pk, status=RewardGrant.Status.REDEEMED, flagged=False).update(flagged=True):
+        before.update(status=RewardGrant.Status.REDEEMED, flagged=False)
+        grant.status, grant.flagged = RewardGrant.Status.REDEEMED, True
+        _grant_audit(grant, "reward.flagged", before=before, reason=reason)
+        return "flagged"
+    return "unchanged"
+
+
+def _grant_audit(
+    grant: RewardGrant, action: str, *, before: dict[str, Any] | None = None, reason: str = "", actor: Actor = SYSTEM
+) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="reward_grant",
+        object_id=grant.pk,
+        program_id=grant.tier.program_id,
+        before=before,
+        after=_grant_snapshot(grant),
+        reason=reason,
+    )
+
+
+def _grant_snapshot(grant: RewardGrant) -> dict[str, Any]:
+    return {
+        "tier": grant.tier_id,
+        "ambassador": grant.ambassador_id,
+        "referee_signup": grant.referee_signup_id,
+        "occurrence": grant.occurrence,
+        "status": grant.status,
+        "flagged": grant.flagged,
+    }
+
+
+def _notify(grant_id: int, event: str) -> None:
+    def send() -> None:
+        from rewards.tasks import grant_notify
+
+        try:
+            grant_notify.delay(grant_id, event)
+        except Exception:
+            logger.warning("e-mail for grant %s not enqueued", grant_id)
+
+    transaction.on_commit(send)
+
+
+def welcome_grants_withdraw_unreferred(*, program_id: int) -> int:
+    """Revoke the welcome vouchers of referees whom no ambassador referred any more (an override to nobody).
+
+    No ambassador's recalculation sees them, since the signup has no ambassador now. Returns how many.
+    """
+    revoked = 0
+    candidates = (
+        RewardGrant.objects.filter(
+            tier__program_id=program_id,
+            tier__is_active=True,  # an inactive tier takes nothing back (recalculation.py)
+            referee_signup__isnull=False,
+            referee_signup__ambassador__isnull=True,
+        )
+        .exclude(status=RewardGrant.Status.REVOKED)
+        .exclude(status=RewardGrant.Status.REDEEMED, flagged=True)
+        .select_related("tier")
+    )
+    for grant in list(candidates):
+        if _welcome_grant_withdraw(grant) == "revoked":
+            revoked += 1
+    return revoked
+
+
+@transaction_retry()
+def _welcome_grant_withdraw(grant: RewardGrant) -> str:
+    with transaction.atomic():
+        # No lock needed: grant_withdraw's conditional update lets one of two sweepers withdraw (and e-mail).
+        return grant_withdraw(grant, reason="The referee is no longer referred by an ambassador.")
+
+
+@transaction_retry()
+def grant_redeem(*, grant: RewardGrant, actor: Actor) -> RewardGrant:
+    """Mark a voucher as used (the shop tells us, or staff do). A conditional update: a voucher revoked
+    meanwhile (grant_withdraw) is refused, whatever the caller read."""
+    with transaction.atomic():
+        changed = RewardGrant.objects.filter(
+            pk=grant.pk, status__in=[RewardGrant.Status.UNLOCKED, RewardGrant.Status.ISSUED]
+        ).update(status=RewardGrant.Status.REDEEMED)
+        if not changed:
+            raise InvalidInput("Only an unlocked or issued voucher can be redeemed.", field="status")
+        grant.refresh_from_db()
+        _grant_audit(grant, "reward.redeemed", actor=actor)
+    return grant
