@@ -1,9 +1,11 @@
 # Parrain developer commands (GNU make). Every target works from a fresh clone.
 #
 #   make install   .venv with the pinned dependencies of requirements.lock (instant when up to date)
-#   make run       embedded default: SQLite file, eager tasks, demo data, http://127.0.0.1:$(PORT)/
+#   make run       embedded default: SQLite file, eager tasks, periodic tasks in a thread, demo data,
+#                  http://127.0.0.1:$(PORT)/
+#   make manage    ARGS="create_api_key book-launch --scopes track": a manage.py command with run's settings
 #   make test      pytest against the local PostgreSQL and Redis when they answer (see .ci/services.sh)
-#   make lint      ruff check, ruff format --check, mypy on the service and selector layers
+#   make lint      ruff check, ruff format --check, mypy on the service and selector layers, lint-imports
 #   make bench     bench/run.sh
 #   make clean     remove .venv, the SQLite database and collected static files
 
@@ -17,18 +19,19 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 PORT ?= 8000
+ARGS ?=
+# The embedded default's settings, shared by `make run` and `make manage` so that both see one database.
+EMBEDDED_ENV := DEBUG=true CELERY_TASK_ALWAYS_EAGER=true
 PYTEST_ARGS ?=
 
-MYPY_FILES := $(wildcard \
-	ambassadors/services.py ambassadors/selectors.py \
-	referrals/services.py referrals/selectors.py \
-	rewards/services.py rewards/selectors.py \
-	config/db.py)
+# Typed layers: core (policies included), every app's services (module or package) and selectors, the
+# console's read models. A new app's services.py or selectors.py is checked without editing this line.
+MYPY_FILES := $(sort $(wildcard core console config/db.py $(filter-out console/%,$(wildcard */services.py */services */selectors.py))))
 
-.PHONY: help install run test lint bench clean
+.PHONY: help install run manage test lint bench clean
 
 help:
-	@echo "make install | run [PORT=8000] | test [PYTEST_ARGS=...] | lint | bench | clean"
+	@echo "make install | run [PORT=8000] | manage ARGS=... | test [PYTEST_ARGS=...] | lint | bench | clean"
 
 install: $(STAMP)
 
@@ -39,19 +42,26 @@ $(STAMP): requirements.lock
 	@touch $@
 
 run: install
-	@export DEBUG=true CELERY_TASK_ALWAYS_EAGER=true; \
+	@export $(EMBEDDED_ENV); \
 	$(PY) manage.py migrate --noinput; \
 	$(PY) manage.py seed_demo; \
 	echo; \
 	echo "=================================================================="; \
-	echo "  Parrain is starting (SQLite file db.sqlite3, Celery tasks eager)"; \
+	echo "  Parrain is starting: the embedded default (SQLite, no Redis);"; \
+	echo "  tasks run in this process, periodic ones by a thread on beat's schedule"; \
 	echo; \
 	echo "      http://127.0.0.1:$(PORT)/"; \
 	echo; \
+	echo "  API quick start (README): PARRAIN=http://127.0.0.1:$(PORT)"; \
 	echo "  Demo logins are printed above by seed_demo. Ctrl-C stops it."; \
 	echo "=================================================================="; \
 	echo; \
-	exec $(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+	exec $(PY) manage.py runembedded 127.0.0.1:$(PORT) --noreload
+
+# Prints only the command's own output, so that `KEY=$$(make -s manage ARGS="create_api_key ...")` works.
+manage: install
+	@test -n "$(strip $(ARGS))" || { echo 'usage: make manage ARGS="create_api_key book-launch --scopes track"' >&2; exit 2; }
+	@export $(EMBEDDED_ENV); exec $(PY) manage.py $(ARGS)
 
 test: install
 	@source .ci/services.sh; \
@@ -61,6 +71,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 ifneq ($(strip $(MYPY_FILES)),)
 	$(VENV)/bin/mypy $(MYPY_FILES)
 else

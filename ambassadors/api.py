@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ambassadors import roles
-from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, request_api_key, require_key_or_role
+from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, require
 from ambassadors.models import Ambassador, Program
 from ambassadors.selectors import program_by_slug
 from ambassadors.services import ambassador_enroll, program_create, program_update
 from config.api import json_object
-from config.errors import InvalidInput
+from config.schema import access
+from core import policies
+from core.actors import Actor
+from core.errors import InvalidInput
 
 
 class ProgramSerializer(serializers.ModelSerializer):
@@ -39,47 +40,46 @@ class ProgramSerializer(serializers.ModelSerializer):
 class ProgramsApi(APIView):
     permission_classes = [KeyOrAuthenticated]
 
+    @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=ProgramSerializer(many=True))
     def get(self, request: Request) -> Response:
-        key = request_api_key(request)
-        if key is not None:
-            if not key.has_scope("manage"):
-                raise PermissionDenied("This API key needs the scope manage.")
-            programs = Program.objects.filter(pk=key.program_id)
-        elif roles.is_marketing(request.user):
-            programs = Program.objects.all()
-        else:
-            raise PermissionDenied("Only marketing staff manage programs.")
+        principal = policies.Principal.from_request(request)
+        require(policies.may_list_programs(principal))
+        confined_to = policies.program_scope(principal)
+        programs = Program.objects.all() if confined_to is None else Program.objects.filter(pk=confined_to)
         return Response(ProgramSerializer(programs.order_by("slug"), many=True).data)
 
+    @access(roles=("marketing",))
     @extend_schema(request=ProgramSerializer, responses={201: ProgramSerializer})
     def post(self, request: Request) -> Response:
-        if request_api_key(request) is not None or not roles.is_marketing(request.user):
-            raise PermissionDenied("Only marketing staff create programs.")
+        require(policies.may_create_program(policies.Principal.from_request(request)))
         serializer = ProgramSerializer(data=json_object(request))
         serializer.is_valid(raise_exception=True)
-        program = program_create(**serializer.validated_data)
+        program = program_create(actor=Actor.for_request(request), **serializer.validated_data)
         return Response(ProgramSerializer(program).data, status=status.HTTP_201_CREATED)
 
 
 class ProgramDetailApi(APIView):
     permission_classes = [KeyOrAuthenticated]
 
+    @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=ProgramSerializer)
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
+        require(policies.may_manage_program(policies.Principal.from_request(request), program))
         return Response(ProgramSerializer(program).data)
 
+    @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(request=ProgramSerializer, responses=ProgramSerializer)
     def patch(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
+        principal = policies.Principal.from_request(request)
+        require(policies.may_manage_program(principal, program))
         serializer = ProgramSerializer(program, data=json_object(request), partial=True)
         serializer.is_valid(raise_exception=True)
-        if "slug" in serializer.validated_data and request_api_key(request) is not None:
+        if "slug" in serializer.validated_data and principal.is_api_key:
             raise InvalidInput("A key cannot rename its program's slug.", field="slug")
-        program = program_update(program=program, **serializer.validated_data)
+        program = program_update(program=program, actor=Actor.for_request(request), **serializer.validated_data)
         return Response(ProgramSerializer(program).data)
 
 
@@ -111,12 +111,11 @@ class AmbassadorsApi(APIView):
             # Every view's nested serializer is called InputSerializer: name each component apart.
             ref_name = "AmbassadorEnrolInput"
 
+    @access(scopes=("track", "manage"), roles=("marketing",))
     @extend_schema(request=InputSerializer, responses={200: AmbassadorOutput, 201: AmbassadorOutput})
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        if request_api_key(request) is None and not request.user.is_authenticated:
-            raise NotAuthenticated()
-        require_key_or_role(request, program, scopes=("track", "manage"), role=roles.is_marketing)
+        require(policies.may_enroll_ambassador(policies.Principal.from_request(request), program))
         serializer = self.InputSerializer(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

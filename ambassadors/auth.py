@@ -9,9 +9,10 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from ambassadors import roles
-from ambassadors.models import ApiKey, Program
+from ambassadors.models import ApiKey
 from ambassadors.services import api_key_hash, api_key_touch
+from core import policies, roles
+from core.errors import NotFound
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -43,29 +44,23 @@ def request_api_key(request: Request) -> ApiKey | None:
     return request.auth if isinstance(request.auth, ApiKey) else None
 
 
-def require_key_or_role(request: Request, program: Program, *, scopes: tuple[str, ...], role: Any) -> None:
-    """Let through a key of this program carrying one of `scopes`, or a signed-in user with `role`.
-
-    Raises 401 when nobody is identified, 403 when the caller lacks the right.
-    """
-    key = request_api_key(request)
-    if key is not None:
-        if key.program_id != program.pk:
-            raise exceptions.PermissionDenied("This API key belongs to another program.")
-        if not any(key.has_scope(s) for s in scopes):
-            raise exceptions.PermissionDenied(f"This API key needs the scope {' or '.join(scopes)}.")
+def require(decision: policies.Decision) -> None:
+    """Answer a refused policy decision (core.policies) over HTTP: 401, 403 or 404; an allowed one passes."""
+    if decision:
         return
-    if not request.user.is_authenticated:
+    if decision.outcome is policies.Outcome.UNAUTHENTICATED:
         raise exceptions.NotAuthenticated()
-    if role is None or not role(request.user):
-        raise exceptions.PermissionDenied("You do not have the right to do this.")
+    if decision.outcome is policies.Outcome.HIDDEN:
+        raise NotFound(decision.reason)
+    raise exceptions.PermissionDenied(decision.reason)
 
 
 class KeyOrAuthenticated(permissions.BasePermission):
     """Authenticated means a signed-in user or a valid key; finer rules are checked in the view."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request_api_key(request) or request.user.is_authenticated)
+        principal = policies.Principal.from_request(request)
+        return principal.is_api_key or principal.is_authenticated
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -83,7 +78,7 @@ __all__ = [
     "ApiKeyRateThrottle",
     "KeyOrAuthenticated",
     "request_api_key",
-    "require_key_or_role",
+    "require",
     "roles",
 ]
 

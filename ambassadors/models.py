@@ -72,16 +72,27 @@ class Ambassador(models.Model):
     code = models.CharField(max_length=32)
     # Unique across programs, because `/r/<code>` names no program.
     code_key = models.CharField(max_length=32, unique=True, editable=False)
+    # The address as typed (trimmed, lower-cased): where mail goes, and what an owner proves to claim it.
     email = models.EmailField(max_length=254)
+    # The mailbox `email` lands in (ambassadors.mailbox): `a.n.a+x@googlemail.com` is `ana@gmail.com`.
+    # Duplicates are compared in this form. Punycode can make an IDN domain four times as long as typed.
+    email_canonical = models.CharField(max_length=2048, editable=False)
     display_name = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When `user` proved it holds `email` (or was named by a trusted caller). Until then `user` is an
+    # unclaimed placeholder account nobody can sign in to without a code or link sent to `email`.
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["program", "user"], name="ambassador_user_once_per_program"),
-            models.UniqueConstraint(fields=["program", "email"], name="ambassador_email_once_per_program"),
+            models.UniqueConstraint(fields=["program", "email_canonical"], name="ambassador_mailbox_once_per_program"),
+        ]
+        indexes = [
+            # A claim looks up every program's profiles enrolled with one address.
+            models.Index(fields=["email"], name="ambassador_email"),
         ]
 
     def __str__(self) -> str:

@@ -7,8 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from ambassadors.models import Ambassador, Program
-from ambassadors.normalise import code_key, is_well_formed_code
-from config.errors import NotFound
+from core.errors import NotFound
 
 
 def program_by_slug(slug: str) -> Program:
@@ -16,19 +15,6 @@ def program_by_slug(slug: str) -> Program:
     if program is None:
         raise NotFound("No program with this slug.")
     return program
-
-
-def ambassador_by_code(program: Program, raw_code: str) -> Ambassador:
-    if not is_well_formed_code(raw_code):
-        raise NotFound("No ambassador with this code in this program.")
-    ambassador = (
-        Ambassador.objects.select_related("program", "counters")
-        .filter(program=program, code_key=code_key(raw_code))
-        .first()
-    )
-    if ambassador is None:
-        raise NotFound("No ambassador with this code in this program.")
-    return ambassador
 
 
 def programs_listed() -> QuerySet[Program]:

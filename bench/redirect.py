@@ -74,8 +74,11 @@ def setup_program(env: dict[str, str]) -> dict[str, Any]:
 
     django.setup()
     from ambassadors.services import ambassador_enroll, api_key_create, program_create
+    from core.actors import Actor
 
+    bench = Actor.system("bench")
     program = program_create(
+        actor=bench,
         slug=SLUG,
         name="Bench redirect",
         destination_url="https://shop.example.com/welcome?utm_source=parrain",
@@ -83,7 +86,7 @@ def setup_program(env: dict[str, str]) -> dict[str, Any]:
     # One ambassador per target, so that the clicks of interleaved rounds are counted apart.
     parrain, _ = ambassador_enroll(program=program, email="ambassador@example.com", display_name="Bench")
     baseline, _ = ambassador_enroll(program=program, email="baseline@example.com", display_name="Baseline")
-    _key, raw_key = api_key_create(program=program, scopes=["track"], name="bench")
+    _key, raw_key = api_key_create(program=program, scopes=["track"], name="bench", actor=bench)
     return {"program_id": program.pk, "parrain": parrain, "baseline": baseline, "key": raw_key}
 
 

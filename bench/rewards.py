@@ -130,7 +130,7 @@ def grant_latency(program: Any, index: int, poll_s: float, timeout_s: float = 30
     from django.db import transaction
 
     from ambassadors.services import ambassador_enroll
-    from referrals.audit import Actor
+    from core.actors import Actor
     from referrals.services import signup_record
 
     ambassador, _ = ambassador_enroll(program=program, email=f"ambassador-{index}@example.com")
@@ -152,11 +152,18 @@ def grant_latency(program: Any, index: int, poll_s: float, timeout_s: float = 30
 def latency_part(args: argparse.Namespace, env: dict[str, str], out: Path) -> tuple[bool, bool]:
     """(every grant and ping seen, target met)."""
     from ambassadors.services import program_create
+    from core.actors import Actor
     from rewards.models import RewardTier
     from rewards.services import tier_create
 
-    program = program_create(slug="bench-latency", name="Bench latency", destination_url="https://shop.example.com/")
+    program = program_create(
+        actor=Actor.system("bench"),
+        slug="bench-latency",
+        name="Bench latency",
+        destination_url="https://shop.example.com/",
+    )
     tier_create(
+        actor=Actor.system("bench"),
         program=program,
         name="Thank you",
         kind=RewardTier.Kind.INDIVIDUAL,
@@ -316,13 +323,18 @@ def reconcile_part(args: argparse.Namespace, env: dict[str, str], out: Path) -> 
     from django.db import connection, transaction
 
     from ambassadors.services import program_create
+    from core.actors import Actor
     from rewards.models import RewardTier
     from rewards.services import tier_create
 
     program = program_create(
-        slug="bench-reconcile", name="Bench reconcile", destination_url="https://shop.example.com/"
+        actor=Actor.system("bench"),
+        slug="bench-reconcile",
+        name="Bench reconcile",
+        destination_url="https://shop.example.com/",
     )
     tier = tier_create(
+        actor=Actor.system("bench"),
         program=program,
         name="A voucher every ten friends",
         kind=RewardTier.Kind.INDIVIDUAL,

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.request import Request
 
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 def json_object(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:

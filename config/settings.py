@@ -76,13 +76,16 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "csp",
+    "core",
     "ambassadors",
     "referrals",
     "rewards",
+    "console",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ControlCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,7 +161,15 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+# Vouchers hang on an address: an account must prove its address before it signs in (ambassadors.accounts).
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# A customer a shop enrolled has no password: a code sent to the address signs them in and proves it.
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_FORMS = {
+    "signup": "ambassadors.accounts.SignupForm",
+    "request_login_code": "ambassadors.accounts.RequestLoginCodeForm",
+}
 
 # --- Internationalisation and time -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -206,6 +217,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# A CSRF failure answers JSON under /api/, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "config.health.csrf_failure"
+
 # Request bodies larger than this are refused with 413 before anything reads them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024, minimum=1024)
 
@@ -220,7 +234,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -231,7 +245,16 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Parrain API",
-    "DESCRIPTION": "Referral links, attributed signups and conversions, rewards and the collective price.",
+    "DESCRIPTION": (
+        "Referral links, attributed signups and conversions, rewards and the collective price.\n\n"
+        "**Authentication.** Integrations send `Authorization: Bearer <key>`: a key belongs to one program "
+        "and carries scopes `track`, `read` and `manage`. People use their session, with the CSRF token. "
+        "Each operation says who may call it, in its description and in `x-parrain-access`.\n\n"
+        '**Errors.** Every error is JSON in one shape: `{"detail": "<message>"}`, or, for a 400 about the '
+        'input\'s fields, `{"<field>": ["<message>", ...]}`. 400 bad input, 401 no or invalid credentials, '
+        "403 not allowed, 404 unknown or not yours to see, 405 method not allowed, 409 idempotency conflict, "
+        "413 body too large, 429 rate limited (see `Retry-After`), 500 server error (logged on our side)."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -239,6 +262,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["config.schema.drop_duplicate_spellings"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.describe_access"],
+    # No badge from the public validator: the docs call no third-party host (and our CSP would refuse it).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # reward_type and referee_reward_type share one set of choices: one enum in the schema.
     "ENUM_NAME_OVERRIDES": {"RewardTypeEnum": "rewards.models.RewardTier.RewardType"},
 }

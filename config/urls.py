@@ -2,10 +2,12 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from ambassadors import api as ambassadors_api
 from config import health
+from config.schema import SwaggerDocsView
+from console import api as console_api
 from referrals import api as referrals_api
 from referrals import views as referrals_views
 from rewards import api as rewards_api
@@ -17,7 +19,7 @@ api_v1 = [
     path("programs/<slug:slug>/ambassadors", ambassadors_api.AmbassadorsApi.as_view(), name="api-ambassadors"),
     path(
         "programs/<slug:slug>/ambassadors/<str:code>",
-        rewards_api.AmbassadorDetailApi.as_view(),
+        console_api.AmbassadorDetailApi.as_view(),
         name="api-ambassador",
     ),
     path("programs/<slug:slug>/signups", referrals_api.SignupsApi.as_view(), name="api-signups"),
@@ -27,17 +29,29 @@ api_v1 = [
         referrals_api.SignupOverrideApi.as_view(),
         name="api-signup-override",
     ),
-    path("programs/<slug:slug>/conversions", referrals_api.ConversionsApi.as_view(), name="api-conversions"),
     path(
-        "programs/<slug:slug>/conversions/<str:external_id>/refund",
+        "programs/<slug:slug>/signups/<int:signup_id>/review",
+        referrals_api.SignupReviewApi.as_view(),
+        name="api-signup-review",
+    ),
+    path("programs/<slug:slug>/conversions", referrals_api.ConversionsApi.as_view(), name="api-conversions"),
+    # `path`: an external id may hold slashes (`order/1001`). The refund route comes first, so that
+    # `.../order/1001/refund` refunds `order/1001`; the detail route takes every other path.
+    path(
+        "programs/<slug:slug>/conversions/<path:external_id>/refund",
         referrals_api.ConversionRefundApi.as_view(),
         name="api-conversion-refund",
+    ),
+    path(
+        "programs/<slug:slug>/conversions/<path:external_id>",
+        referrals_api.ConversionDetailApi.as_view(),
+        name="api-conversion",
     ),
     path("programs/<slug:slug>/price", rewards_api.PriceApi.as_view(), name="api-price"),
     path("programs/<slug:slug>/leaderboard", rewards_api.LeaderboardApi.as_view(), name="api-leaderboard"),
     path("programs/<slug:slug>/tiers/", rewards_api.TiersApi.as_view(), name="api-tiers"),
     path("programs/<slug:slug>/tiers/<int:tier_id>/", rewards_api.TierDetailApi.as_view(), name="api-tier"),
-    path("me", rewards_api.MeApi.as_view(), name="api-me"),
+    path("me", console_api.MeApi.as_view(), name="api-me"),
     path("audit-events/", referrals_api.AuditEventsApi.as_view(), name="api-audit-events"),
 ]
 
@@ -49,9 +63,13 @@ urlpatterns = [
     path("health/", health.health, name="health"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
 
+# JSON in the API's error shape under /api/, the HTML pages elsewhere.
+handler400 = "config.health.bad_request"
+handler403 = "config.health.permission_denied"
 handler404 = "config.health.not_found"
+handler500 = "config.health.server_error"

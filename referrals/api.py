@@ -5,25 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ambassadors import roles
-from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, request_api_key, require_key_or_role
-from ambassadors.models import Ambassador
-from ambassadors.normalise import code_key, is_well_formed_code
+from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, require
+from ambassadors.normalise import code_key
 from ambassadors.selectors import program_by_slug
 from config.api import json_object
-from config.errors import InvalidInput, NotFound
-from referrals.audit import Actor
-from referrals.models import AuditEvent, Conversion, Signup
-from referrals.selectors import conversion_for, signups_for_program
-from referrals.services import conversion_record, conversion_refund, signup_override, signup_record
+from config.pagination import LimitOffsetPagination
+from config.schema import access
+from core import policies
+from core.actors import Actor
+from core.errors import InvalidInput, NotFound
+from core.models import AuditEvent
+from referrals.models import Conversion, Signup
+from referrals.selectors import ambassador_for_code, conversion_for, signups_for_program
+from referrals.services import conversion_record, conversion_refund, signup_override, signup_record, signup_review
 
 
 class SignupOutput(serializers.ModelSerializer):
@@ -58,6 +59,7 @@ class SignupsApi(APIView):
 
     permission_classes = [KeyOrAuthenticated]
     throttle_classes = [ApiKeyRateThrottle]
+    pagination_class = LimitOffsetPagination  # GET pages with it; the schema documents the page and its limit
 
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
@@ -71,10 +73,11 @@ class SignupsApi(APIView):
             # Every view's nested serializer is called InputSerializer: name each component apart.
             ref_name = "SignupInput"
 
+    @access(scopes=("track",), roles=("marketing", "auditors"))
     @extend_schema(request=InputSerializer, responses={200: SignupOutput, 201: SignupOutput})
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("track",), role=roles.is_staff_member)
+        require(policies.may_track(policies.Principal.from_request(request), program))
         data = _validated(self.InputSerializer, request)
         signup, created = signup_record(
             program=program,
@@ -88,14 +91,15 @@ class SignupsApi(APIView):
         )
         return Response(SignupOutput(signup).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
+    @access(scopes=("read",), roles=("auditors",))
     @extend_schema(responses=SignupOutput(many=True), filters=True)
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("read",), role=roles.is_auditor)
+        require(policies.may_read_attributions(policies.Principal.from_request(request), program))
         filterset = SignupFilter(request.query_params, queryset=signups_for_program(program))
         if not filterset.is_valid():
             return Response(filterset.errors, status=status.HTTP_400_BAD_REQUEST)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
         return paginator.get_paginated_response(SignupOutput(page, many=True).data)
 
@@ -111,27 +115,63 @@ class SignupOverrideApi(APIView):
             # Every view's nested serializer is called InputSerializer: name each component apart.
             ref_name = "SignupOverrideInput"
 
+    @access(roles=("auditors",))
     @extend_schema(request=InputSerializer, responses=SignupOutput)
     def post(self, request: Request, slug: str, signup_id: int) -> Response:
         program = program_by_slug(slug)
-        if request_api_key(request) is not None or not roles.is_auditor(request.user):
-            raise PermissionDenied("Only admins (auditors) override attributions.")
+        require(policies.may_override(policies.Principal.from_request(request), program))
         data = _validated(self.InputSerializer, request)
         signup = Signup.objects.filter(program=program, pk=signup_id).first()
         if signup is None:
             raise NotFound("No signup with this id in this program.")
         ambassador = None
         if data["ambassador_code"]:
-            raw = data["ambassador_code"]
-            ambassador = (
-                Ambassador.objects.filter(program=program, code_key=code_key(raw)).first()
-                if is_well_formed_code(raw)
-                else None
-            )
+            ambassador = ambassador_for_code(program, data["ambassador_code"])
             if ambassador is None:
                 raise InvalidInput("No ambassador with this code in this program.", field="ambassador_code")
         signup = signup_override(
             signup=signup, ambassador=ambassador, reason=data["reason"], actor=Actor.for_request(request)
+        )
+        return Response(SignupOutput(signup).data)
+
+
+class SignupReviewApi(APIView):
+    """Fraud review: approve or reject a signup held in `pending_review`, with a reason (audited)."""
+
+    permission_classes = [KeyOrAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=["approve", "reject"])
+        reason = serializers.CharField(max_length=2000)
+
+        class Meta:
+            # Every view's nested serializer is called InputSerializer: name each component apart.
+            ref_name = "SignupReviewInput"
+
+    DECISIONS = {"approve": Signup.Status.QUALIFIED, "reject": Signup.Status.REJECTED}
+
+    @access(scopes=("manage",), roles=("auditors",))
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: SignupOutput},
+        description=(
+            "Approve (the signup qualifies and counts) or reject a signup held in `pending_review`, with a "
+            "reason. The decision is audited and the ambassador's rewards are recalculated. A signup that is "
+            'not waiting for review answers 409 `{"status": ["This signup is not waiting for review."]}`.'
+        ),
+    )
+    def post(self, request: Request, slug: str, signup_id: int) -> Response:
+        program = program_by_slug(slug)
+        require(policies.may_review(policies.Principal.from_request(request), program))
+        data = _validated(self.InputSerializer, request)
+        signup = Signup.objects.filter(program=program, pk=signup_id).first()
+        if signup is None:
+            raise NotFound("No signup with this id in this program.")
+        signup = signup_review(
+            signup=signup,
+            status=self.DECISIONS[data["decision"]],
+            reason=data["reason"],
+            actor=Actor.for_request(request),
         )
         return Response(SignupOutput(signup).data)
 
@@ -153,6 +193,19 @@ class ConversionOutput(serializers.ModelSerializer):
         return ambassador.code if ambassador else None
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class AmountField(serializers.Field):
+    """Passed on as sent, for the service (parse_amount) to read exactly or refuse: a string such as
+    "19.90", a whole JSON number, or a JSON number with a fraction (refused: decoded as a binary float, it
+    is no longer the exact value the client meant)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return str(value)
+
+
 class ConversionsApi(APIView):
     permission_classes = [KeyOrAuthenticated]
     throttle_classes = [ApiKeyRateThrottle]
@@ -162,7 +215,7 @@ class ConversionsApi(APIView):
         email = serializers.EmailField(max_length=254, required=False, allow_null=True)
         referee_external_id = serializers.CharField(max_length=128, required=False, allow_null=True)
         # Strings like "19.90" keep the exact value; the service refuses anything that is not a decimal.
-        amount = serializers.CharField(max_length=32)
+        amount = AmountField(help_text='A decimal string such as "19.90" (or a whole number).')
         currency = serializers.CharField(max_length=8)
         occurred_at = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -170,10 +223,11 @@ class ConversionsApi(APIView):
             # Every view's nested serializer is called InputSerializer: name each component apart.
             ref_name = "ConversionInput"
 
+    @access(scopes=("track",), roles=("marketing", "auditors"))
     @extend_schema(request=InputSerializer, responses={200: ConversionOutput, 201: ConversionOutput})
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("track",), role=roles.is_staff_member)
+        require(policies.may_track(policies.Principal.from_request(request), program))
         data = _validated(self.InputSerializer, request)
         conversion, created = conversion_record(
             program=program,
@@ -202,16 +256,50 @@ class ConversionRefundApi(APIView):
             # Every view's nested serializer is called InputSerializer: name each component apart.
             ref_name = "ConversionRefundInput"
 
+    @access(scopes=("track",), roles=("auditors",))
     @extend_schema(request=InputSerializer, responses=ConversionOutput)
     def post(self, request: Request, slug: str, external_id: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("track",), role=roles.is_auditor)
+        require(policies.may_refund(policies.Principal.from_request(request), program))
         data = _validated(self.InputSerializer, request, allow_empty=True)
         conversion = conversion_refund(
             program=program, external_id=external_id, actor=Actor.for_request(request), reason=data["reason"]
         )
         conversion = conversion_for(program, conversion.external_id) or conversion
         return Response(ConversionOutput(conversion).data)
+
+    def http_method_not_allowed(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # An external id may itself end in "/refund" (`order/refund`). Django routes by path before
+        # method, so fetching it (GET .../conversions/order/refund) lands on this route: it is a fetch.
+        if request.method == "GET":
+            return _conversion_detail(request, kwargs["slug"], kwargs["external_id"] + "/refund")
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
+
+class ConversionDetailApi(APIView):
+    """One conversion by the shop's external id (percent-encoded in the URL: `order%2F1001`)."""
+
+    permission_classes = [KeyOrAuthenticated]
+
+    @access(scopes=("track", "read"), roles=("marketing", "auditors"))
+    @extend_schema(
+        responses=ConversionOutput,
+        description=(
+            "The conversion recorded with this `external_id`. Percent-encode the id in the URL: any id a "
+            "conversion can be created with is addressed this way, slashes included (`order%2F1001`)."
+        ),
+    )
+    def get(self, request: Request, slug: str, external_id: str) -> Response:
+        return _conversion_detail(request, slug, external_id)
+
+
+def _conversion_detail(request: Request, slug: str, external_id: str) -> Response:
+    program = program_by_slug(slug)
+    require(policies.may_read_conversion(policies.Principal.from_request(request), program))
+    conversion = conversion_for(program, external_id)
+    if conversion is None:
+        raise NotFound("No conversion with this external_id in this program.")
+    return Response(ConversionOutput(conversion).data)
 
 
 class AuditEventOutput(serializers.ModelSerializer):
@@ -236,14 +324,16 @@ class AuditEventFilter(django_filters.FilterSet):
 class AuditEventsApi(APIView):
     """The audit trail, for admins."""
 
+    pagination_class = LimitOffsetPagination  # GET pages with it; the schema documents the page and its limit
+
+    @access(roles=("auditors",))
     @extend_schema(responses=AuditEventOutput(many=True), filters=True)
     def get(self, request: Request) -> Response:
-        if request_api_key(request) is not None or not roles.is_auditor(request.user):
-            raise PermissionDenied("Only admins (auditors) read the audit trail.")
+        require(policies.may_read_audit(policies.Principal.from_request(request)))
         filterset = AuditEventFilter(request.query_params, queryset=AuditEvent.objects.all())
         if not filterset.is_valid():
             return Response(filterset.errors, status=status.HTTP_400_BAD_REQUEST)
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
         return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 
 from ambassadors.models import Ambassador, Program
 from ambassadors.normalise import code_key, is_well_formed_code
 from config import db
-from referrals.models import Click, Conversion, Signup
+from referrals.models import Conversion, ReferralLink, Signup
 
 
 class ReferralTarget(NamedTuple):
@@ -81,40 +81,22 @@ def link_resolve(raw_code: str) -> ReferralTarget | None:
     return referral_target(row) if row else None
 
 
-def ambassador_stats(ambassador: Ambassador) -> dict[str, int]:
-    clicks = Click.objects.filter(ambassador=ambassador, is_bot=False).count()
-    signups = Signup.objects.filter(ambassador=ambassador).aggregate(
-        total=Count("id"), qualified=Count("id", filter=Q(status=Signup.Status.QUALIFIED))
-    )
-    conversions = Conversion.objects.filter(
-        signup__ambassador=ambassador,
-        signup__status=Signup.Status.QUALIFIED,
-        status=Conversion.Status.APPROVED,
-    ).count()
-    return {
-        "clicks": clicks,
-        "signups": signups["total"],
-        "qualified": signups["qualified"],
-        "conversions": conversions,
-    }
-
-
-def channel_stats(ambassador: Ambassador) -> list[dict[str, Any]]:
-    """Clicks per link, so an ambassador sees which channel works."""
-    rows = (
-        Click.objects.filter(ambassador=ambassador, is_bot=False)
-        .values("link__channel", "link__code")
-        .annotate(clicks=Count("id"))
-        .order_by("-clicks")
-    )
-    return [
-        {
-            "channel": r["link__channel"] or "main",
-            "code": r["link__code"] or ambassador.code,
-            "clicks": r["clicks"],
-        }
-        for r in rows
-    ]
+def ambassador_for_code(program: Program, raw_code: str, *, include_links: bool = False) -> Ambassador | None:
+    """The ambassador a code names in this program, or None: the one place a code is resolved (but for the
+    redirect's own statement, LINK_RESOLVE_SQL). Look-alikes fold; `include_links` also accepts the code
+    of one of their channel links, as a referee typing it would. Active or not: callers decide."""
+    if not is_well_formed_code(raw_code) or len(raw_code.strip()) > 64:
+        return None
+    key = code_key(raw_code)
+    ambassador = Ambassador.objects.select_related("program", "counters").filter(program=program, code_key=key).first()
+    if ambassador is None and include_links:
+        link = (
+            ReferralLink.objects.select_related("ambassador__program", "ambassador__counters")
+            .filter(code_key=key, ambassador__program=program)
+            .first()
+        )
+        ambassador = link.ambassador if link is not None else None
+    return ambassador
 
 
 def signups_for_program(program: Program) -> QuerySet[Signup]:

@@ -8,11 +8,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from config.errors import ParrainError
-from referrals.admin import ReadOnlyAdmin
-from referrals.audit import Actor
+from core import policies
+from core.actors import Actor
+from core.admin import ReadOnlyAdmin
+from core.errors import ParrainError
 from rewards.models import Milestone, RewardGrant, RewardTier
-from rewards.services import TIER_FIELDS, grant_redeem, recalculation_enqueue, tier_check
+from rewards.services import TIER_FIELDS, grant_redeem, tier_check, tier_create, tier_update
 
 
 class RewardTierForm(forms.ModelForm):
@@ -22,7 +23,8 @@ class RewardTierForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        program = data.get("program")
+        # On change the program is read-only (not in the form): the tier's own.
+        program = data.get("program") or (self.instance.program if self.instance.pk else None)
         if program is None:
             return data
         fields = {name: data.get(name) for name in TIER_FIELDS}
@@ -42,15 +44,32 @@ class RewardTierAdmin(admin.ModelAdmin):
     list_filter = ["program", "kind", "is_active"]
     list_select_related = ["program"]
 
+    def get_readonly_fields(self, request: Any, obj: RewardTier | None = None) -> list[str]:
+        # A tier's grants and milestones belong to its program: it never moves to another one.
+        return ["program"] if obj is not None else []
+
     def save_model(self, request: Any, obj: RewardTier, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        recalculation_enqueue(program_id=obj.program_id, ambassador_ids=None)
+        # Through the services, as the API: the same check, an audit event, the recalculation on commit.
+        actor = Actor.for_user(request.user)
+        if change:
+            changed = {name: form.cleaned_data[name] for name in form.changed_data if name in TIER_FIELDS}
+            saved = tier_update(tier=obj, actor=actor, **changed)
+        else:
+            fields = {name: form.cleaned_data[name] for name in TIER_FIELDS if name in form.cleaned_data}
+            saved = tier_create(program=form.cleaned_data["program"], actor=actor, **fields)
+        # The admin logs and redirects with the object it handed to save_model: make it the saved row.
+        obj.__dict__.update(saved.__dict__)
 
 
-@admin.action(description="Mark the selected vouchers as redeemed")
+@admin.action(description="Mark the selected vouchers as redeemed", permissions=["redeem"])
 def mark_redeemed(modeladmin: Any, request: Any, queryset: Any) -> None:
     done = 0
+    principal = policies.Principal.from_request(request)
     for grant in queryset.select_related("tier"):
+        decision = policies.may_redeem_grant(principal, grant)
+        if not decision:
+            messages.warning(request, f"{grant.voucher_code}: {decision.reason}")
+            continue
         try:
             grant_redeem(grant=grant, actor=Actor.for_user(request.user))
             done += 1
@@ -68,6 +87,10 @@ class RewardGrantAdmin(ReadOnlyAdmin):
     search_fields = ["voucher_code", "ambassador__email", "ambassador__code"]
     list_select_related = ["tier", "ambassador", "referee_signup"]
     actions = [mark_redeemed]
+
+    def has_redeem_permission(self, request: Any) -> bool:
+        # Offered only to whom the policy lets redeem, whatever Django's model permissions show them.
+        return bool(policies.may_redeem_grant(policies.Principal.from_request(request)))
 
 
 @admin.register(Milestone)

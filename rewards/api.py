@@ -1,5 +1,5 @@
-"""JSON API of what ambassadors and the community see: stats and rewards, the live price, the
-leaderboard, and the tiers marketing configures."""
+"""JSON API of what the community sees and marketing configures: the live price, the leaderboard, and the
+tiers. An ambassador's stats and rewards span apps: they are console read models (console/api.py)."""
 
 from __future__ import annotations
 
@@ -7,86 +7,22 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from ambassadors import roles
-from ambassadors.auth import KeyOrAuthenticated, request_api_key, require_key_or_role
-from ambassadors.models import Ambassador
-from ambassadors.selectors import ambassador_by_code, ambassadorships_of, program_by_slug
+from ambassadors.auth import KeyOrAuthenticated, require
+from ambassadors.selectors import program_by_slug
 from config.api import json_object
-from config.errors import NotFound
-from referrals.selectors import ambassador_stats, channel_stats
+from config.schema import access
+from core import policies
+from core.actors import Actor
+from core.errors import NotFound
 from rewards.models import RewardTier
-from rewards.selectors import ambassador_progress, ambassador_rewards, leaderboard, program_price
+from rewards.selectors import leaderboard, program_price
 from rewards.services import tier_create, tier_update
-
-
-def ambassador_payload(ambassador: Ambassador, request: Request) -> dict[str, Any]:
-    return {
-        "email": ambassador.email,
-        "code": ambassador.code,
-        "display_name": ambassador.display_name,
-        "link": request.build_absolute_uri(f"/r/{ambassador.code}"),
-        "stats": ambassador_stats(ambassador),
-        "rewards": ambassador_rewards(ambassador),
-    }
-
-
-class AmbassadorDetailApi(APIView):
-    """An ambassador's stats and rewards: a `read` key of the program, or the ambassador."""
-
-    permission_classes = [KeyOrAuthenticated]
-
-    @extend_schema(
-        responses=inline_serializer(
-            "AmbassadorDetail",
-            {
-                "email": serializers.EmailField(),
-                "code": serializers.CharField(),
-                "display_name": serializers.CharField(),
-                "link": serializers.URLField(),
-                "stats": serializers.DictField(child=serializers.IntegerField()),
-                "rewards": serializers.ListField(child=serializers.DictField()),
-            },
-        )
-    )
-    def get(self, request: Request, slug: str, code: str) -> Response:
-        program = program_by_slug(slug)
-        ambassador = ambassador_by_code(program, code)
-        if request_api_key(request) is not None or not (
-            request.user.is_authenticated and request.user.pk == ambassador.user_id
-        ):
-            if request_api_key(request) is None and not roles.is_staff_member(request.user):
-                # Another customer's data: not theirs to see, and not theirs to know it exists.
-                raise NotFound("No ambassador with this code in this program.")
-            require_key_or_role(request, program, scopes=("read",), role=roles.is_staff_member)
-        return Response(ambassador_payload(ambassador, request))
-
-
-class MeApi(APIView):
-    """The signed-in ambassador: programs, codes, links, stats, progress to the next tier, rewards."""
-
-    @extend_schema(
-        responses=inline_serializer("Me", {"programs": serializers.ListField(child=serializers.DictField())})
-    )
-    def get(self, request: Request) -> Response:
-        if request_api_key(request) is not None:
-            raise PermissionDenied("/me is for a signed-in person, not an API key.")
-        if not request.user.is_authenticated:
-            raise NotAuthenticated()
-        programs = []
-        for ambassador in ambassadorships_of(request.user):
-            payload = ambassador_payload(ambassador, request)
-            payload["program"] = {"slug": ambassador.program.slug, "name": ambassador.program.name}
-            payload["progress"] = ambassador_progress(ambassador)
-            payload["channels"] = channel_stats(ambassador)
-            programs.append(payload)
-        return Response({"username": request.user.get_username(), "programs": programs})
 
 
 class PriceApi(APIView):
@@ -96,6 +32,7 @@ class PriceApi(APIView):
     authentication_classes: list[Any] = []
     throttle_classes = [AnonRateThrottle]
 
+    @access(public=True)
     @extend_schema(
         responses=inline_serializer(
             "Price",
@@ -121,11 +58,11 @@ class LeaderboardApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle]
 
+    @access(scopes=("read",), roles=("marketing", "auditors"), public="when the program's leaderboard is public")
     @extend_schema(responses=inline_serializer("Leaderboard", {"results": serializers.ListField()}))
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        if not program.leaderboard_public:
-            require_key_or_role(request, program, scopes=("read",), role=roles.is_staff_member)
+        require(policies.may_read_leaderboard(policies.Principal.from_request(request), program))
         return Response({"results": leaderboard(program)})
 
 
@@ -143,19 +80,21 @@ class TierSerializer(serializers.ModelSerializer):
 class TiersApi(APIView):
     permission_classes = [KeyOrAuthenticated]
 
+    @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=TierSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
+        require(policies.may_manage_program(policies.Principal.from_request(request), program))
         return Response(TierSerializer(RewardTier.objects.filter(program=program).order_by("id"), many=True).data)
 
+    @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(request=TierSerializer, responses={201: TierSerializer})
     def post(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
+        require(policies.may_manage_program(policies.Principal.from_request(request), program))
         serializer = TierSerializer(data=json_object(request))
         serializer.is_valid(raise_exception=True)
-        tier = tier_create(program=program, **serializer.validated_data)
+        tier = tier_create(program=program, actor=Actor.for_request(request), **serializer.validated_data)
         return Response(TierSerializer(tier).data, status=status.HTTP_201_CREATED)
 
 
@@ -164,19 +103,22 @@ class TierDetailApi(APIView):
 
     def _tier(self, request: Request, slug: str, tier_id: int) -> RewardTier:
         program = program_by_slug(slug)
-        require_key_or_role(request, program, scopes=("manage",), role=roles.is_marketing)
+        require(policies.may_manage_program(policies.Principal.from_request(request), program))
         tier = RewardTier.objects.filter(program=program, pk=tier_id).select_related("program").first()
         if tier is None:
             raise NotFound("No tier with this id in this program.")
         return tier
 
+    @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=TierSerializer)
     def get(self, request: Request, slug: str, tier_id: int) -> Response:
         return Response(TierSerializer(self._tier(request, slug, tier_id)).data)
 
+    @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(request=TierSerializer, responses=TierSerializer)
     def patch(self, request: Request, slug: str, tier_id: int) -> Response:
         tier = self._tier(request, slug, tier_id)
         serializer = TierSerializer(tier, data=json_object(request), partial=True)
         serializer.is_valid(raise_exception=True)
-        return Response(TierSerializer(tier_update(tier=tier, **serializer.validated_data)).data)
+        tier = tier_update(tier=tier, actor=Actor.for_request(request), **serializer.validated_data)
+        return Response(TierSerializer(tier).data)

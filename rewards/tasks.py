@@ -9,11 +9,14 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 
+from core.locking import Contention
+from core.text import one_line
 from rewards import services
 from rewards.models import RewardGrant
 
 
-@shared_task(name="rewards.recalculate", acks_late=True)
+# Contention: a recalculation aborted by deadlocks on each of its attempts (core.locking) runs again later.
+@shared_task(name="rewards.recalculate", acks_late=True, autoretry_for=(Contention,), max_retries=5, retry_backoff=True)
 def recalculate(program_id: int, ambassador_ids: list[int] | None) -> None:
     from ambassadors.models import Ambassador
 
@@ -39,13 +42,16 @@ def grant_notify(grant_id: int, event: str) -> None:
         return
     recipient = grant.ambassador.email if grant.ambassador else grant.referee_signup.email  # type: ignore[union-attr]
     program = grant.tier.program
+    # Names are checked on input (core.text.plain_text), but rows written before may hold a line break,
+    # which in a subject raises BadHeaderError on every retry: the e-mail would never go.
+    program_name, tier_name = one_line(program.name), one_line(grant.tier.name)
     if event == "revoked":
-        subject = f"{program.name}: a reward was withdrawn"
+        subject = f"{program_name}: a reward was withdrawn"
         body = (
             f"The reward '{grant.tier.name}' (voucher {grant.voucher_code}) was withdrawn because a referral "
             "it counted no longer qualifies."
         )
     else:
-        subject = f"{program.name}: you unlocked '{grant.tier.name}'"
+        subject = f"{program_name}: you unlocked '{tier_name}'"
         body = f"Thank you! Your voucher code is {grant.voucher_code}."
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])

@@ -132,22 +132,25 @@ def auditor(db):
 @pytest.fixture
 def track_key(program) -> str:
     from ambassadors.services import api_key_create
+    from core.actors import Actor
 
-    return api_key_create(program=program, scopes=["track"])[1]
+    return api_key_create(actor=Actor.system("tests"), program=program, scopes=["track"])[1]
 
 
 @pytest.fixture
 def read_key(program) -> str:
     from ambassadors.services import api_key_create
+    from core.actors import Actor
 
-    return api_key_create(program=program, scopes=["read"])[1]
+    return api_key_create(actor=Actor.system("tests"), program=program, scopes=["read"])[1]
 
 
 @pytest.fixture
 def manage_key(program) -> str:
     from ambassadors.services import api_key_create
+    from core.actors import Actor
 
-    return api_key_create(program=program, scopes=["manage"])[1]
+    return api_key_create(actor=Actor.system("tests"), program=program, scopes=["manage"])[1]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from referrals.audit import Actor
+from core.actors import Actor
 from referrals.services import signup_record
 from rewards.models import RewardGrant
 from rewards.services import tier_create
@@ -23,6 +23,7 @@ def superuser(db):
 @pytest.fixture
 def some_data(ambassador, django_capture_on_commit_callbacks):
     tier_create(
+        actor=Actor.system("tests"),
         program=ambassador.program, name="One friend", kind="individual", threshold=Decimal("1"),
         reward_type="percent_voucher", reward_value=Decimal("10"),
     )  # fmt: skip
@@ -43,7 +44,7 @@ def test_admin_changelist_answers(client, superuser, some_data, model):
 
 
 def test_redeem_action_marks_the_voucher_redeemed_with_an_audit_event(client, superuser, some_data):
-    from referrals.models import AuditEvent
+    from core.models import AuditEvent
 
     grant = RewardGrant.objects.get()
     client.force_login(superuser)
@@ -57,12 +58,12 @@ def test_redeem_action_marks_the_voucher_redeemed_with_an_audit_event(client, su
 
 
 def test_audit_event_cannot_be_deleted_from_the_admin(client, superuser, some_data):
-    from referrals.models import AuditEvent
+    from core.models import AuditEvent
 
     event = AuditEvent.objects.first()
     client.force_login(superuser)
 
-    response = client.post(reverse("admin:referrals_auditevent_delete", args=[event.pk]), {"post": "yes"})
+    response = client.post(reverse("admin:core_auditevent_delete", args=[event.pk]), {"post": "yes"})
 
     assert response.status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()

@@ -185,7 +185,8 @@ def test_seed_demo_twice_creates_the_same_rows_once():
     from django.contrib.auth.models import Group
 
     from ambassadors.models import Ambassador, Program
-    from referrals.models import AuditEvent, Click, Signup
+    from core.models import AuditEvent
+    from referrals.models import Click, Signup
     from rewards.models import RewardTier
 
     models = (Program, Ambassador, Click, Signup, RewardTier, AuditEvent, Group, get_user_model())

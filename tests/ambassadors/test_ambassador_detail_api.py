@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from referrals.audit import Actor
+from core.actors import Actor
 from referrals.services import conversion_record, signup_record
 from tests.conftest import bearer
 from tests.referrals.helpers import browser, visit

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from referrals.audit import Actor, audit_record
-from referrals.models import AuditEvent
+from core.actors import Actor
+from core.audit import audit_record
+from core.models import AuditEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -27,8 +28,8 @@ def event(program):
 @pytest.mark.parametrize(
     "sql",
     [
-        "UPDATE referrals_auditevent SET reason = 'rewritten' WHERE id = %s",
-        "DELETE FROM referrals_auditevent WHERE id = %s",
+        "UPDATE core_auditevent SET reason = 'rewritten' WHERE id = %s",
+        "DELETE FROM core_auditevent WHERE id = %s",
     ],
 )
 def test_raw_sql_update_and_delete_are_refused(event, sql):

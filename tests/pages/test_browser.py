@@ -52,9 +52,13 @@ def browser():
 def hosted_program(db):
     # No destination: referral links land on Parrain's own program page.
     program = ProgramFactory(slug="launch", name="Book Launch", destination_url="", allowed_redirect_hosts=[])
+    from core.actors import Actor
     from rewards.services import tier_create
 
-    tier_create(program=program, name="Price drop", kind="collective", step=5, drop_type="amount", drop_value=1)
+    tier_create(
+        actor=Actor.system("tests"), program=program, name="Price drop", kind="collective", step=5,
+        drop_type="amount", drop_value=1,
+    )  # fmt: skip
     return program
 
 
@@ -109,7 +113,7 @@ def test_form_shows_field_error_for_an_unknown_code_and_records_nothing(live_ser
 
 
 def test_program_page_shows_the_price_dropping_with_subscribers(live_server, browser, hosted_program):
-    from referrals.audit import Actor
+    from core.actors import Actor
     from referrals.services import signup_record
 
     for i in range(6):

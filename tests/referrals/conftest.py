@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from referrals.audit import Actor
+from core.actors import Actor
 from referrals.services import conversion_record, signup_record
 from rewards.models import RewardTier
 from rewards.services import tier_create
@@ -32,7 +32,7 @@ def other_key(other_program) -> str:
     """A key carrying every scope, but for another program."""
     from ambassadors.services import api_key_create
 
-    return api_key_create(program=other_program, scopes=["track", "read", "manage"])[1]
+    return api_key_create(actor=Actor.system("tests"), program=other_program, scopes=["track", "read", "manage"])[1]
 
 
 @pytest.fixture
@@ -59,6 +59,7 @@ def scene(program, ambassador, friend_email) -> dict[str, Any]:
         program=program, actor=system, external_id="o-1", amount="9.00", currency="EUR", email=friend_email
     )
     tier = tier_create(
+        actor=Actor.system("tests"),
         program=program,
         name="Three friends",
         kind=RewardTier.Kind.INDIVIDUAL,

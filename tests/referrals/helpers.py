@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -9,7 +11,8 @@ from django.db import connection
 from django.test import Client
 
 from ambassadors.models import Ambassador, AmbassadorCounters, ProgramCounters
-from referrals.models import AuditEvent, Click, Conversion, Signup
+from core.models import AuditEvent
+from referrals.models import Click, Conversion, Signup
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
@@ -47,3 +50,29 @@ def redirect_queries() -> int:
     """Queries of one live redirect: on PostgreSQL the lookup and the INSERT are one prepared statement
     (referrals.services.click_record); elsewhere (the embedded SQLite default) they are two."""
     return 1 if connection.vendor == "postgresql" else 2
+
+
+def at_once(call: Callable[[Client, int], Any], threads: int) -> list[Any]:
+    """Run call(client, i) in `threads` real threads released together; their results, in order."""
+    start = threading.Barrier(threads, timeout=10)
+    results: list[Any] = [None] * threads
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            client = Client()
+            start.wait()
+            results[i] = call(client, i)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in workers), "a request hung"
+    assert not errors, errors
+    return results

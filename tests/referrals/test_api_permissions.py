@@ -127,8 +127,9 @@ def test_a_revoked_key_is_401(scene, program, api):
     from django.utils import timezone
 
     from ambassadors.services import api_key_create
+    from core.actors import Actor
 
-    key, raw = api_key_create(program=program, scopes=["read"])
+    key, raw = api_key_create(actor=Actor.system("tests"), program=program, scopes=["read"])
     key.revoked_at = timezone.now()
     key.save()
 

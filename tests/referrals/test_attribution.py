@@ -10,7 +10,8 @@ from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from django.test import Client
 
 from ambassadors.models import Program
-from referrals.models import AuditEvent, Signup
+from core.models import AuditEvent
+from referrals.models import Signup
 from tests.factories import enroll
 from tests.referrals.helpers import browser, counters_of, location_query, program_counters, visit
 
@@ -215,8 +216,8 @@ def test_duplicate_email_on_the_form_keeps_the_first_attribution(program, ambass
 
     response = referee.post(f"/p/{program.slug}/subscribe", {"email": "Friend@EXAMPLE.org"})
 
+    # The answer does not tell a known address from a new one (tests/pages/test_hosted_form.py compares them).
     assert response.status_code == 200
-    assert b"you already were" in response.content
     signup = Signup.objects.get()
     assert (signup.ambassador, signup.method) == (ambassador, "cookie")
     assert counters_of(ambassador).qualified == 1
@@ -244,7 +245,8 @@ def test_self_referral_by_the_signed_in_ambassador_on_the_form_is_rejected(progr
     response, signup = subscribe(own_browser, program, "ana.other.address@example.net")
 
     assert (signup.status, signup.reason) == (Signup.Status.REJECTED, Signup.Reason.SELF_REFERRAL)
-    assert b"you cannot refer yourself" in response.content
+    # The page answers as for any subscriber: what the signup became is for the ambassador's dashboard.
+    assert response.status_code == 200
     assert counters_of(ambassador).qualified == 0
 
 
@@ -276,7 +278,7 @@ def test_more_signups_than_the_velocity_limit_from_one_browser_go_to_review(prog
     assert statuses == ["qualified"] * 3 + ["pending_review"] * 2
     last = Signup.objects.get(email="friend4@example.org")
     assert last.reason == Signup.Reason.VELOCITY
-    assert "limit 3" in recorded_event(last).reason
+    assert "the limit is 3" in recorded_event(last).reason
     assert counters_of(ambassador).qualified == 3
 
 

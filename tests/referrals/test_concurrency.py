@@ -16,14 +16,15 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from ambassadors.models import AmbassadorCounters, ProgramCounters
-from referrals.audit import Actor
-from referrals.models import AuditEvent, Conversion, Signup
+from core.actors import Actor
+from core.models import AuditEvent
+from referrals.models import Conversion, Signup
 from referrals.services import signup_record
 from tests.conftest import bearer
+from tests.referrals.helpers import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -45,28 +46,7 @@ def held_at_create(manager: Any, parties: int) -> Any:
 
 
 def race(call: Callable[[Client], Any], threads: int = THREADS) -> list[int]:
-    start = threading.Barrier(threads, timeout=10)
-    statuses: list[int | None] = [None] * threads
-    errors: list[BaseException] = []
-
-    def worker(i: int) -> None:
-        try:
-            client = Client()
-            start.wait()
-            statuses[i] = call(client).status_code
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in workers), "a request hung"
-    assert not errors, errors
-    return [s for s in statuses if s is not None]
+    return [response.status_code for response in at_once(lambda client, _i: call(client), threads)]
 
 
 def post_json(client: Client, path: str, body: dict[str, Any], key: str) -> Any:

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from referrals.audit import Actor
-from referrals.models import AuditEvent, Conversion
+from core.actors import Actor
+from core.models import AuditEvent
+from referrals.models import Conversion
 from referrals.services import conversions_approve_due, signup_record
 from tests.referrals.helpers import counters_of, row_counts
 

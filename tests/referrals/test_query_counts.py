@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from referrals.audit import Actor
+from core.actors import Actor
 from referrals.services import link_create, signup_record
 from tests.factories import enroll
 from tests.referrals.helpers import browser, redirect_queries

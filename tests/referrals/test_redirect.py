@@ -8,9 +8,9 @@ import pytest
 from django.test import Client, RequestFactory, override_settings
 
 from ambassadors.models import Program
+from console.selectors import ambassador_card
 from referrals import client as referral_client
 from referrals.models import Click
-from referrals.selectors import ambassador_stats
 from referrals.services import link_create
 from tests.factories import enroll
 from tests.referrals.helpers import CHROME, browser, location_query, visit
@@ -239,7 +239,7 @@ def test_bots_are_recorded_apart_never_counted_and_get_no_cookie(program, ambass
     click = Click.objects.get()
     assert click.is_bot is True
     assert referral_cookie(response, program) is None
-    assert ambassador_stats(ambassador)["clicks"] == 0
+    assert ambassador_card(ambassador).stats.clicks == 0
 
 
 def test_head_request_is_a_bot_click_with_no_cookie(program, ambassador):
@@ -248,7 +248,7 @@ def test_head_request_is_a_bot_click_with_no_cookie(program, ambassador):
     assert response.status_code == 302
     assert Click.objects.get().is_bot is True
     assert referral_cookie(response, program) is None
-    assert ambassador_stats(ambassador)["clicks"] == 0
+    assert ambassador_card(ambassador).stats.clicks == 0
 
 
 def test_people_count_in_stats_and_bots_do_not(program, ambassador):
@@ -258,7 +258,7 @@ def test_people_count_in_stats_and_bots_do_not(program, ambassador):
     browser().head(f"/r/{ambassador.code}")
 
     assert Click.objects.count() == 4
-    assert ambassador_stats(ambassador)["clicks"] == 2
+    assert ambassador_card(ambassador).stats.clicks == 2
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])

@@ -13,9 +13,9 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from config import db
-from referrals import services
 from referrals.models import Click
 from referrals.selectors import LINK_RESOLVE_SQL, link_resolve, link_resolve_params
+from referrals.services import clicks as services
 from referrals.services import link_create
 from tests.referrals.helpers import browser
 from tests.test_settings_and_health import run

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connection
 
 from ambassadors.models import Ambassador, Program
-from referrals.audit import Actor
+from core.actors import Actor
 from referrals.models import Signup
 from referrals.services import signup_record
 from rewards.models import RewardTier
@@ -49,12 +49,13 @@ def voucher_tier(program: Program, threshold: int = 3, **fields: Any) -> RewardT
         "reward_value": Decimal("20"),
     }
     values.update(fields)
-    return tier_create(program=program, **values)
+    return tier_create(actor=Actor.system("tests"), program=program, **values)
 
 
 def price_ladder(program: Program, step: int = 5, drop: str = "1.00", drop_type: str = "amount") -> RewardTier:
     """The collective tier: the price drops by `drop` every `step` qualified subscribers, down to the floor."""
     return tier_create(
+        actor=Actor.system("tests"),
         program=program,
         name="Community price",
         kind=RewardTier.Kind.COLLECTIVE,

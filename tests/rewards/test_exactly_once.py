@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ambassadors.models import Ambassador
-from referrals.models import AuditEvent
+from core.models import AuditEvent
 from rewards import services
 from rewards.models import Milestone, RewardGrant, RewardTier
 from rewards.services import ambassador_recalculate
@@ -134,7 +134,7 @@ def test_without_the_row_lock_racing_inserts_still_make_one_grant():
         return real_create(**kwargs)
 
     with mock.patch.object(RewardGrant.objects, "create", side_effect=create_after_everyone_checked):
-        results = in_threads(8, lambda: services._grant_create(tier=tier, ambassador=ana, occurrence=1))
+        results = in_threads(8, lambda: services.grant_create(tier=tier, ambassador=ana, occurrence=1))
 
     assert sum(r is not None for r in results) == 1
     assert tier.grants.count() == 1

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from referrals.models import AuditEvent, Signup
+from core.models import AuditEvent
+from referrals.models import Signup
 from referrals.services import conversion_approve, conversion_record
 from rewards.models import RewardGrant, RewardTier
 from tests.conftest import bearer

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from referrals.audit import Actor
-from referrals.models import AuditEvent
-from referrals.services import signup_review
+from core.actors import Actor
+from core.models import AuditEvent
+from referrals.services import signup_status_change
 from rewards.models import Milestone
 from tests.factories import ProgramFactory
 from tests.rewards.conftest import price_ladder, subscribe
@@ -93,7 +93,7 @@ def test_rejecting_signups_after_a_milestone_never_raises_the_price_again(progra
 
     with committed():
         for signup in signups[:3]:
-            signup_review(signup=signup, status="rejected", reason="fraud ring", actor=AUDITOR)
+            signup_status_change(signup=signup, status="rejected", reason="fraud ring", actor=AUDITOR)
 
     body = price(program)
     assert (body["current_price"], body["milestones_reached"], body["subscribers"]) == ("19.00", 1, 3)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from ambassadors.models import Ambassador, AmbassadorCounters
-from config.errors import InvalidInput
-from referrals.audit import Actor
+from core.actors import Actor
+from core.errors import InvalidInput
 from referrals.models import Conversion, Signup
 from referrals.services import (
     conversion_approve,
@@ -25,7 +25,7 @@ from referrals.services import (
     conversion_refund,
     signup_override,
     signup_record,
-    signup_review,
+    signup_status_change,
 )
 from rewards.models import Milestone, RewardGrant
 from rewards.services import ReconcileReport, grant_redeem, reconcile
@@ -90,7 +90,7 @@ class World:
                 actor=ACTOR,
             )
         elif kind == "review" and signups:
-            signup_review(signup=pick(signups, args[0]), status=args[1], reason="reviewed", actor=ACTOR)
+            signup_status_change(signup=pick(signups, args[0]), status=args[1], reason="reviewed", actor=ACTOR)
         elif kind == "override" and signups:
             signup_override(
                 signup=pick(signups, args[0]), ambassador=self.ambassador(args[1]), reason="override", actor=ACTOR

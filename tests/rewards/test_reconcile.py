@@ -12,14 +12,15 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from ambassadors.models import AmbassadorCounters, ProgramCounters
-from referrals.audit import Actor
-from referrals.models import AuditEvent
-from referrals.services import signup_review
+from core.actors import Actor
+from core.models import AuditEvent
+from referrals.services import signup_status_change
 from rewards.models import Milestone, RewardGrant
-from rewards.services import ReconcileReport
+from rewards.services import ReconcileReport, reconcile
 from rewards.tasks import reconcile as reconcile_task
 from tests.factories import ProgramFactory, enroll
 from tests.rewards.conftest import price_ladder, subscribe, voucher_tier
+from tests.rewards.interleaving import Threads, around_statement
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +69,7 @@ def test_a_revocation_missed_by_a_lost_message_is_made_by_the_reconciliation(pro
     grant = RewardGrant.objects.get()
 
     with mock.patch("rewards.services.recalculation_enqueue"), committed():
-        signup_review(signup=friends[0], status="rejected", reason="fake", actor=Actor.system("review"))
+        signup_status_change(signup=friends[0], status="rejected", reason="fake", actor=Actor.system("review"))
     grant.refresh_from_db()
     assert grant.status == "unlocked"
 
@@ -139,3 +140,48 @@ def test_the_beat_task_reconciles_and_reports(program, ambassador, committed, me
     assert reconcile_task.delay().get() == ReconcileReport().as_dict()
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "rewards.reconcile" in schedule
+
+
+# --- A signup committed while the reconciliation recounts -------------------------------------------------
+
+
+def signup_committed_meanwhile(program, ambassador) -> None:
+    """Another request records a signup and commits, on its own connection, while this thread waits."""
+    threads = Threads()
+    threads.start("signup", lambda: subscribe(program, ambassador))
+    threads.join()
+    assert threads.errors == {}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_signup_committed_between_the_recount_and_the_repair_is_not_lost(program, ambassador, messages_lost):
+    subscribe(program, ambassador)
+
+    # Right after the recount of the ambassadors' signups, before the counters are compared and written.
+    with around_statement(
+        r'FROM "referrals_signup" .*GROUP BY', after=lambda: signup_committed_meanwhile(program, ambassador)
+    ):
+        report = reconcile(program=program)
+
+    counters = AmbassadorCounters.objects.get(ambassador=ambassador)
+    assert (counters.signups, counters.qualified) == (2, 2)
+    assert report.ambassadors_repaired == 0
+    assert not AuditEvent.objects.filter(action="counters.repaired").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_signup_committed_between_the_program_recount_and_its_repair_is_not_lost(program, ambassador, messages_lost):
+    subscribe(program, None)
+
+    # Right before the program's counters are read, after its signups were recounted.
+    with around_statement(
+        r'FROM "ambassadors_programcounters"', before=lambda: signup_committed_meanwhile(program, None)
+    ):
+        report = reconcile(program=program)
+
+    counters = ProgramCounters.objects.get(program=program)
+    assert (counters.signups, counters.qualified) == (2, 2)
+    assert report.programs_repaired == 0
+    assert not AuditEvent.objects.filter(action="counters.repaired").exists()

@@ -7,10 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from config.errors import InvalidInput
-from referrals.audit import Actor
-from referrals.models import AuditEvent
-from referrals.services import conversion_approve, conversion_record, conversion_refund, signup_override, signup_review
+from core.actors import Actor
+from core.errors import InvalidInput
+from core.models import AuditEvent
+from referrals.services import (
+    conversion_approve,
+    conversion_record,
+    conversion_refund,
+    signup_override,
+    signup_status_change,
+)
 from rewards.models import RewardGrant, RewardTier
 from rewards.services import ReconcileReport, grant_redeem, reconcile
 from tests.conftest import bearer
@@ -36,7 +42,7 @@ def test_rejecting_a_counted_signup_revokes_the_unredeemed_grant(unlocked, commi
     mailoutbox.clear()
 
     with committed():
-        signup_review(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
 
     grant.refresh_from_db()
     assert (grant.status, grant.flagged) == ("revoked", False)
@@ -51,7 +57,7 @@ def test_rejecting_a_counted_signup_revokes_the_unredeemed_grant(unlocked, commi
 def test_a_revoked_voucher_is_no_longer_shown(program, ambassador, unlocked, committed, api, read_key):
     grant, friends = unlocked
     with committed():
-        signup_review(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
 
     body = api.get(f"/api/v1/programs/{program.slug}/ambassadors/{ambassador.code}", **bearer(read_key)).json()
 
@@ -64,7 +70,7 @@ def test_a_redeemed_grant_is_flagged_for_staff_and_kept(unlocked, committed, mai
     mailoutbox.clear()
 
     with committed():
-        signup_review(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
 
     grant.refresh_from_db()
     assert (grant.status, grant.flagged) == ("redeemed", True)
@@ -86,7 +92,7 @@ def test_redeeming_is_audited_and_only_once(unlocked):
 def test_a_revoked_voucher_cannot_be_redeemed(unlocked, committed):
     grant, friends = unlocked
     with committed():
-        signup_review(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="rejected", reason="fake address", actor=ADMIN)
     grant.refresh_from_db()
 
     with pytest.raises(InvalidInput):
@@ -140,11 +146,11 @@ def test_a_refund_revokes_a_grant_of_approved_conversions(program, ambassador, c
 def test_qualifying_again_reinstates_the_grant_with_a_fresh_voucher(unlocked, committed):
     grant, friends = unlocked
     with committed():
-        signup_review(signup=friends[0], status="rejected", reason="looked fake", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="rejected", reason="looked fake", actor=ADMIN)
     dead_code = RewardGrant.objects.get().voucher_code
 
     with committed():
-        signup_review(signup=friends[0], status="qualified", reason="checked: a real person", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="qualified", reason="checked: a real person", actor=ADMIN)
 
     grant.refresh_from_db()
     assert (grant.status, grant.occurrence) == ("unlocked", 1)
@@ -158,7 +164,7 @@ def test_only_the_occurrences_above_the_new_count_are_revoked(program, ambassado
         friends = [subscribe(program, ambassador) for _ in range(3)]
 
     with committed():
-        signup_review(signup=friends[2], status="rejected", reason="duplicate person", actor=ADMIN)
+        signup_status_change(signup=friends[2], status="rejected", reason="duplicate person", actor=ADMIN)
 
     assert dict(RewardGrant.objects.values_list("occurrence", "status")) == {
         1: "unlocked", 2: "unlocked", 3: "revoked",
@@ -172,7 +178,7 @@ def test_rejecting_a_referee_revokes_their_welcome_voucher(program, ambassador, 
     welcome = tier.grants.get(referee_signup=friend)
 
     with committed():
-        signup_review(signup=friend, status="rejected", reason="fake address", actor=ADMIN)
+        signup_status_change(signup=friend, status="rejected", reason="fake address", actor=ADMIN)
 
     welcome.refresh_from_db()
     assert welcome.status == "revoked"
@@ -183,10 +189,10 @@ def test_a_flagged_voucher_is_cleared_when_its_referral_qualifies_again(unlocked
     grant, friends = unlocked
     grant_redeem(grant=grant, actor=Actor.system("shop checkout"))
     with committed():
-        signup_review(signup=friends[0], status="rejected", reason="looked fake", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="rejected", reason="looked fake", actor=ADMIN)
 
     with committed():
-        signup_review(signup=friends[0], status="qualified", reason="checked: a real person", actor=ADMIN)
+        signup_status_change(signup=friends[0], status="qualified", reason="checked: a real person", actor=ADMIN)
 
     grant.refresh_from_db()
     assert (grant.status, grant.flagged) == ("redeemed", False)
@@ -199,11 +205,11 @@ def test_a_referee_who_qualifies_again_gets_a_fresh_welcome_voucher(program, amb
     with committed():
         friend = subscribe(program, ambassador)
     with committed():
-        signup_review(signup=friend, status="rejected", reason="looked fake", actor=ADMIN)
+        signup_status_change(signup=friend, status="rejected", reason="looked fake", actor=ADMIN)
     dead_code = tier.grants.get().voucher_code
 
     with committed():
-        signup_review(signup=friend, status="qualified", reason="checked: a real person", actor=ADMIN)
+        signup_status_change(signup=friend, status="qualified", reason="checked: a real person", actor=ADMIN)
 
     welcome = tier.grants.get(referee_signup=friend)
     assert welcome.status == "unlocked"
@@ -218,7 +224,7 @@ def test_a_referee_no_longer_referred_by_anyone_loses_the_welcome_voucher(progra
     with committed():
         signup_override(signup=friend, ambassador=None, reason="Walked in by themselves", actor=ADMIN)
     with committed():
-        signup_review(signup=friend, status="rejected", reason="and a fake address", actor=ADMIN)
+        signup_status_change(signup=friend, status="rejected", reason="and a fake address", actor=ADMIN)
 
     assert tier.grants.get(referee_signup=friend).status == "revoked"
     assert reconcile(program=program).as_dict() == ReconcileReport().as_dict()

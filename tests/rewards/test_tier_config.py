@@ -146,9 +146,10 @@ def test_a_program_has_one_active_price_ladder(program, manager):
 
 def test_a_ladder_needs_the_programs_base_and_floor_price(manager, manage_key):
     from ambassadors.services import api_key_create
+    from core.actors import Actor
 
     no_price = ProgramFactory(slug="no-price", base_price=None, floor_price=None)
-    manager.credentials(**bearer(api_key_create(program=no_price, scopes=["manage"])[1]))
+    manager.credentials(**bearer(api_key_create(actor=Actor.system("tests"), program=no_price, scopes=["manage"])[1]))
 
     response = manager.post(tiers_url(no_price), LADDER, format="json")
 

@@ -8,7 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ambassadors.models import Program
 from ambassadors.services import api_key_create
-from config.errors import ParrainError
+from core import policies
+from core.actors import Actor
+from core.errors import ParrainError
 
 
 class Command(BaseCommand):
@@ -23,9 +25,16 @@ class Command(BaseCommand):
         program = Program.objects.filter(slug=slug).first()
         if program is None:
             raise CommandError(f"No program with slug {slug!r}.")
+        # Whoever runs manage.py is the operator; the policy says who else may hand out keys (a superuser).
+        decision = policies.may_manage_api_keys(policies.Principal.operator(), program)
+        if not decision:
+            raise CommandError(decision.reason)
         try:
             key, raw = api_key_create(
-                program=program, scopes=[s.strip() for s in scopes.split(",") if s.strip()], name=name
+                program=program,
+                scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+                name=name,
+                actor=Actor.system("manage.py create_api_key"),
             )
         except ParrainError as exc:
             raise CommandError(exc.message) from exc

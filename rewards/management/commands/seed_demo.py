@@ -5,25 +5,27 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from ambassadors.models import Ambassador, Program
-from ambassadors.roles import AUDITORS_GROUP, MARKETING_GROUP
 from ambassadors.services import ambassador_enroll, program_create
-from referrals.audit import Actor
+from core.actors import Actor
+from core.roles import AUDITORS_GROUP, MARKETING_GROUP
 from referrals.models import Click
 from referrals.services import click_record, signup_record
 from rewards.models import RewardTier
 from rewards.services import tier_create
 
 DEMO_PASSWORD = "parrain-demo"  # noqa: S105  (printed on purpose: demo logins of a local instance)
+# What each login can do today; there are no dashboard, staff or audit pages yet, so none is promised.
 LOGINS = [
-    ("ambassador", "an ambassador of the book launch (dashboard, /api/v1/me)"),
-    ("marketer", "marketing staff (programs, tiers, analytics)"),
-    ("admin", "admin (audit, overrides, Django admin)"),
+    ("ambassador", "an ambassador of the book launch, code BOOKFAN (/r/BOOKFAN; stats and rewards: /api/v1/me)"),
+    ("marketer", "marketing staff (programs and tiers: /admin/ and the API)"),
+    ("admin", "admin (audit trail: /api/v1/audit-events/ and /admin/; overrides through the API)"),
 ]
 
 
@@ -39,7 +41,7 @@ class Command(BaseCommand):
         # Outside the transaction: each signup commits and its (eager) recalculation runs after commit.
         self._activity(program, ambassadors)
         self.stdout.write(self.style.SUCCESS(f"Demo program ready: /p/{program.slug}/"))
-        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        self.stdout.write(f"Demo logins at /accounts/login/ (password for all: {DEMO_PASSWORD}):")
         for username, role in LOGINS:
             self.stdout.write(f"  {username:<11} {role}")
 
@@ -48,6 +50,7 @@ class Command(BaseCommand):
         if existing is not None:
             return existing
         return program_create(
+            actor=Actor.system("seed_demo"),
             slug="book-launch",
             name="The Book Launch",
             description=(
@@ -64,6 +67,7 @@ class Command(BaseCommand):
     def _tiers(self, program: Program) -> None:
         if not RewardTier.objects.filter(program=program, kind=RewardTier.Kind.COLLECTIVE).exists():
             tier_create(
+                actor=Actor.system("seed_demo"),
                 program=program,
                 name="Community price drop",
                 kind=RewardTier.Kind.COLLECTIVE,
@@ -73,6 +77,7 @@ class Command(BaseCommand):
             )
         if not RewardTier.objects.filter(program=program, kind=RewardTier.Kind.INDIVIDUAL).exists():
             tier_create(
+                actor=Actor.system("seed_demo"),
                 program=program,
                 name="3 friends subscribed: a 20% voucher",
                 kind=RewardTier.Kind.INDIVIDUAL,
@@ -104,6 +109,10 @@ class Command(BaseCommand):
                 if username == "marketer":
                     user.is_staff = True
                 user.save()
+            # Demo addresses count as verified: e-mail verification is mandatory and nobody reads these inboxes.
+            EmailAddress.objects.update_or_create(
+                user=user, email=user.email, defaults={"verified": True, "primary": True}
+            )
             if username == "marketer":
                 user.groups.add(marketing)
             if username == "admin":
