@@ -2,50 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-from django.db import connections
 
 from referrals.models import Signup
 from tests.conftest import CHROMIUM
 from tests.factories import ProgramFactory, enroll
-
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.pages.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-# Headless Chromium announces itself as "HeadlessChrome", which the crawler list rightly flags as a bot;
-# the scenarios here are about a person's browser, so they present an ordinary desktop Chrome.
-DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(user_agent=DESKTOP_CHROME)
-        yield context
-        # The test's ORM calls ran while Playwright's event loop was running, so Django kept their
-        # connection in that context: close it here, or the test database cannot be dropped at the end.
-        connections.close_all()
-        context.close()
-        browser.close()
+# The `browser` fixture (a person's browser: an ordinary desktop Chrome) comes from tests/pages/conftest.py.
 
 
 @pytest.fixture
@@ -69,7 +37,7 @@ def test_friend_follows_link_and_subscribes_credited_to_the_ambassador(live_serv
     page.goto(f"{live_server.url}/r/{ana.code.lower()}")
 
     assert re.search(r"/p/launch/\?ref=" + ana.code + r"&click_id=", page.url)
-    assert page.locator("#current-price").inner_text() == "20.00 EUR"
+    assert page.locator("#current-price").inner_text() == "€20.00"
     page.click("#subscribe-link")
     assert "invited by Ana" in page.locator(".invited").inner_text()
     page.fill("input[name=email]", "  Friend@Example.org ")
@@ -121,6 +89,6 @@ def test_program_page_shows_the_price_dropping_with_subscribers(live_server, bro
     page = browser.new_page()
     page.goto(f"{live_server.url}/p/launch/")
 
-    assert page.locator("#current-price").inner_text() == "19.00 EUR"
+    assert page.locator("#current-price").inner_text() == "€19.00"
     assert page.locator("#subscribers").inner_text() == "6"
     assert page.locator("#next-drop").inner_text() == "4 more and the price drops for everyone."
