@@ -7,6 +7,8 @@
 #   make test      pytest against the local PostgreSQL and Redis when they answer (see .ci/services.sh)
 #   make lint      ruff check, ruff format --check, mypy on the service and selector layers, lint-imports
 #   make bench     bench/run.sh
+#   make vendor    copy htmx and Chart.js from node_modules (npm ci) into static/vendor/ (committed: run needs no npm)
+#   make messages  makemessages for French (after changing a user-facing string), then compilemessages
 #   make clean     remove .venv, the SQLite database and collected static files
 
 SHELL := bash
@@ -28,12 +30,42 @@ PYTEST_ARGS ?=
 # console's read models. A new app's services.py or selectors.py is checked without editing this line.
 MYPY_FILES := $(sort $(wildcard core console config/db.py $(filter-out console/%,$(wildcard */services.py */services */selectors.py))))
 
-.PHONY: help install run manage test lint bench clean
+.PHONY: help install run manage test lint bench clean vendor messages axe
 
 help:
-	@echo "make install | run [PORT=8000] | manage ARGS=... | test [PYTEST_ARGS=...] | lint | bench | clean"
+	@echo "make install | run [PORT=8000] | manage ARGS=... | test [PYTEST_ARGS=...] | lint | bench | vendor | messages | clean"
 
 install: $(STAMP)
+
+# Translations: locale/fr/LC_MESSAGES/django.po and its compiled django.mo are both committed, so that
+# `make run`, the Docker image and a bare pytest need no gettext; tests/pages/test_i18n.py fails when the
+# .mo does not say what the .po says. After changing a user-facing string: `make messages` (needs
+# gettext's msgfmt: apt-get install gettext), translate the new entries, `make messages` again.
+messages: install
+	@command -v msgfmt >/dev/null || { echo "make messages: msgfmt missing (apt-get install gettext)" >&2; exit 1; }
+	@export $(EMBEDDED_ENV); \
+	$(PY) manage.py makemessages --locale fr --no-location --no-obsolete \
+		--ignore node_modules --ignore .venv --ignore staticfiles --ignore static; \
+	$(PY) manage.py compilemessages --locale fr --ignore node_modules --ignore .venv --verbosity 0
+
+# Front-end files: versions pinned by package.json and package-lock.json (no registry URL in either).
+HTMX_VERSION = $(shell node -p 'require("./node_modules/htmx.org/package.json").version')
+CHARTJS_VERSION = $(shell node -p 'require("./node_modules/chart.js/package.json").version')
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+vendor: node_modules/.package-lock.json
+	rm -rf static/vendor/htmx-* static/vendor/chart.js-*
+	mkdir -p static/vendor/htmx-$(HTMX_VERSION) static/vendor/chart.js-$(CHARTJS_VERSION)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE static/vendor/htmx-$(HTMX_VERSION)/
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map \
+		node_modules/chart.js/LICENSE.md static/vendor/chart.js-$(CHARTJS_VERSION)/
+
+# axe-core for the accessibility tests (tests/pages/axe.py reads node_modules/axe-core/axe.min.js).
+# `make test` always installs it: without npm it stops here rather than letting the browser tests skip it.
+axe: node_modules/.package-lock.json
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -63,7 +95,7 @@ manage: install
 	@test -n "$(strip $(ARGS))" || { echo 'usage: make manage ARGS="create_api_key book-launch --scopes track"' >&2; exit 2; }
 	@export $(EMBEDDED_ENV); exec $(PY) manage.py $(ARGS)
 
-test: install
+test: install axe
 	@source .ci/services.sh; \
 	parrain_prepare_test_env || { echo "make test: required services are missing (see above)" >&2; exit 1; }; \
 	exec $(PY) -m pytest $(PYTEST_ARGS)
@@ -82,4 +114,4 @@ bench: install
 	@if [ -f bench/run.sh ]; then exec bash bench/run.sh; else echo "bench: bench/run.sh does not exist yet"; fi
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm db.sqlite3-journal staticfiles
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm db.sqlite3-journal staticfiles node_modules

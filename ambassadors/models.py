@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 
 
 class Program(models.Model):
@@ -100,7 +101,8 @@ class Ambassador(models.Model):
 
     @property
     def public_name(self) -> str:
-        return self.display_name or self.email.split("@", 1)[0]
+        # What others ever see of an ambassador: the name they chose, never a piece of their address.
+        return self.display_name or gettext("an ambassador")
 
 
 class AmbassadorCounters(models.Model):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the four benchmarks, one after the other, against 127.0.0.1 only (about five minutes).
+# `make bench`: the five benchmarks, one after the other, against 127.0.0.1 only (about five minutes).
 # Their output is shown and kept in bench/results/run-<time>.log (ignored by git); bench/README.md
 # explains the figures. BENCH_DB and BENCH_REDIS override the database (parrain_bench*, recreated)
 # and the Redis database (redis://127.0.0.1:6379/3) the benchmarks use.
@@ -21,6 +21,10 @@ log="bench/results/run-$(date +%Y%m%d-%H%M%S).log"
 status=0
 
 .venv/bin/python bench/redirect.py "${args[@]}" 2>&1 | tee -a "$log"
+code=${PIPESTATUS[0]}
+[ "$code" -eq 0 ] || status=$code
+echo | tee -a "$log"
+.venv/bin/python bench/program_page.py --db "${BENCH_DB:-parrain_bench}_page" --redis "${BENCH_REDIS:-redis://127.0.0.1:6379/3}" 2>&1 | tee -a "$log"
 code=${PIPESTATUS[0]}
 [ "$code" -eq 0 ] || status=$code
 echo | tee -a "$log"

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import environ
-from csp.constants import NONE, SELF
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # its templates, for the TemplatesSetting form renderer (config/renderers.py)
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -89,6 +90,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page's language: the language cookie set by the switch (set_language), else the browser's.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -99,6 +102,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Every form field renders through templates/forms/field.html (labels, help and error ids for ARIA).
+FORM_RENDERER = "config.renderers.ParrainFormRenderer"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -109,6 +114,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -159,8 +165,11 @@ AUTHENTICATION_BACKENDS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
-ACCOUNT_LOGIN_METHODS = {"username", "email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+# Accounts by e-mail only. The password is optional at signup: most ambassadors never choose one and sign
+# in with a code e-mailed to them (login by code below); the address is proven before anything is bound.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1"]
+ACCOUNT_UNIQUE_EMAIL = True
 # Vouchers hang on an address: an account must prove its address before it signs in (ambassadors.accounts).
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
@@ -172,7 +181,9 @@ ACCOUNT_FORMS = {
 }
 
 # --- Internationalisation and time -------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -180,6 +191,8 @@ USE_TZ = True
 # --- Static files ------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Site-wide files: the stylesheet, and htmx and Chart.js vendored from npm (`make vendor`).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -207,7 +220,8 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF],
+        # Our own files, and the rare inline <script nonce="{{ request.csp_nonce }}">.
+        "script-src": [SELF, NONCE],
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "object-src": [NONE],
@@ -290,6 +304,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "approve-due-conversions": {"task": "referrals.approve_due_conversions", "schedule": 300.0},
     "reconcile-rewards": {"task": "rewards.reconcile", "schedule": 900.0},
+    "freeze-ended-contests": {"task": "rewards.freeze_ended_contests", "schedule": 60.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -299,6 +314,8 @@ try:
 except Exception as exc:
     raise ImproperlyConfigured(f"EMAIL_URL is not an e-mail URL Parrain understands: {exc}") from exc
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parrain <noreply@localhost>")
+# Where links in e-mails point (the one-click unsubscribe): e-mails are sent by workers, outside any request.
+PARRAIN_BASE_URL = env.str("PARRAIN_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Logging -----------------------------------------------------------------------------------------
 LOGGING = {

@@ -5,12 +5,17 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from ambassadors import api as ambassadors_api
-from config import health
+from config import health, i18n
 from config.schema import SwaggerDocsView
 from console import api as console_api
+from console import api_contests as console_api_contests
+from console import program_views
+from console import urls as console_urls
+from console import views_unsubscribe as console_unsubscribe
 from referrals import api as referrals_api
 from referrals import views as referrals_views
 from rewards import api as rewards_api
+from rewards import api_contests as rewards_api_contests
 from rewards import views as rewards_views
 
 api_v1 = [
@@ -51,20 +56,36 @@ api_v1 = [
     path("programs/<slug:slug>/leaderboard", rewards_api.LeaderboardApi.as_view(), name="api-leaderboard"),
     path("programs/<slug:slug>/tiers/", rewards_api.TiersApi.as_view(), name="api-tiers"),
     path("programs/<slug:slug>/tiers/<int:tier_id>/", rewards_api.TierDetailApi.as_view(), name="api-tier"),
+    path("programs/<slug:slug>/contests/", rewards_api_contests.ContestsApi.as_view(), name="api-contests"),
+    path(
+        "programs/<slug:slug>/contests/<int:contest_id>/",
+        rewards_api_contests.ContestDetailApi.as_view(),
+        name="api-contest",
+    ),
+    path(
+        "programs/<slug:slug>/contests/<int:contest_id>/standing",
+        console_api_contests.ContestStandingApi.as_view(),
+        name="api-contest-standing",
+    ),
     path("me", console_api.MeApi.as_view(), name="api-me"),
     path("audit-events/", referrals_api.AuditEventsApi.as_view(), name="api-audit-events"),
 ]
 
 urlpatterns = [
     path("", rewards_views.home, name="home"),
-    path("p/<slug:slug>/", rewards_views.program_page, name="program-page"),
+    path("p/<slug:slug>/", program_views.program_page, name="program-page"),
+    path("p/<slug:slug>/widget", program_views.program_widget, name="program-widget"),
+    path("parrain.js", program_views.parrain_js, name="parrain-js"),
     path("p/<slug:slug>/subscribe", referrals_views.subscribe, name="program-subscribe"),
     path("r/<str:code>", referrals_views.referral_redirect, name="referral-redirect"),
+    path("u/<str:unsubscribe_token>", console_unsubscribe.unsubscribe, name="unsubscribe"),
+    *console_urls.urlpatterns,  # spliced, not include()d: the permission table enumerates top-level pages
     path("health/", health.health, name="health"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/", include("allauth.urls")),
+    path("i18n/setlang/", i18n.set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]
 

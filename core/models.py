@@ -81,3 +81,63 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} #{self.pk}"
+
+
+class Notification(models.Model):
+    """The marker that lets one e-mail go at most once to one recipient for one event.
+
+    A sender claims (event_key, recipient) before it sends and marks it sent after: a redelivered task
+    finds the claim and sends nothing. A failed send gives the claim back (released_at), and a sender that
+    died mid-send leaves a claim that expires after its lease, so the e-mail is not lost either.
+    """
+
+    # `reward.unlocked:grant:12`, `signup.attributed:signup:45`, `price.dropped:milestone:7`.
+    event_key = models.CharField(max_length=120)
+    # The canonical mailbox (ambassadors.mailbox): two spellings of one mailbox get one e-mail.
+    recipient = models.CharField(max_length=2048)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # At most once, whatever the number of workers or deliveries: the database says no.
+            models.UniqueConstraint(fields=["event_key", "recipient"], name="notification_once_per_event_recipient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_key} to {self.recipient} ({'sent' if self.sent_at else 'pending'})"
+
+
+class EmailOptOut(models.Model):
+    """A recipient who unsubscribed from one kind of bulk e-mail of one program (RFC 8058 one-click).
+
+    Holds a digest of the canonical mailbox (core.notifications.mailbox_digest), not the address: the
+    unsubscribe link carries the same digest, so no address travels in URLs or access logs.
+    """
+
+    mailbox_digest = models.CharField(max_length=64)
+    program_id = models.BigIntegerField()
+    kind = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox_digest", "program_id", "kind"], name="email_opt_out_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of program {self.program_id} off for {self.mailbox_digest[:8]}…"
+
+
+class UserPreference(models.Model):
+    """What a person chose for themselves: the language of their pages and of the e-mails they get."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="preference"
+    )
+    language = models.CharField(max_length=8, blank=True)
+
+    def __str__(self) -> str:
+        return f"preferences of user {self.user_id}"

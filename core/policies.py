@@ -185,6 +185,11 @@ def may_manage_program(principal: Principal, program: ProgramLike) -> Decision:
     return _key_or_role(principal, program, scopes=("manage",), role=_marketing)
 
 
+def may_manage_contests(principal: Principal, program: ProgramLike) -> Decision:
+    """Create, read and change a program's contests (their standing is read as its leaderboard is)."""
+    return _key_or_role(principal, program, scopes=("manage",), role=_marketing)
+
+
 def may_manage_api_keys(principal: Principal, program: ProgramLike) -> Decision:
     """Create or revoke a program's keys: a key opens the program to an integration, so only a superuser
     or the operator (`manage.py create_api_key`)."""

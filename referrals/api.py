@@ -68,6 +68,9 @@ class SignupsApi(APIView):
         click_id = serializers.CharField(max_length=64, required=False, allow_blank=True, allow_null=True)
         referee_ip = serializers.IPAddressField(required=False, allow_null=True, help_text="The referee's own IP.")
         visitor_id = serializers.CharField(max_length=36, required=False, allow_blank=True, default="")
+        wants_price_news = serializers.BooleanField(
+            required=False, default=False, help_text="The subscriber asked to be e-mailed when the price drops."
+        )
 
         class Meta:
             # Every view's nested serializer is called InputSerializer: name each component apart.
@@ -88,6 +91,7 @@ class SignupsApi(APIView):
             referee_ip=data.get("referee_ip"),
             visitor_id=data["visitor_id"],
             actor=Actor.for_request(request),
+            wants_price_news=data["wants_price_news"],
         )
         return Response(SignupOutput(signup).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

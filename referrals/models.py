@@ -100,6 +100,8 @@ class Signup(models.Model):
     ip_hash = models.CharField(max_length=64, blank=True)
     visitor_id = models.CharField(max_length=36, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    # The subscriber asked to be told when the price drops (a checkbox on the hosted form, or the API).
+    wants_price_news = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from referrals import notifications
 from referrals.services import conversions_approve_due
 
 
@@ -11,3 +12,15 @@ from referrals.services import conversions_approve_due
 def approve_due_conversions() -> int:
     """Approve conversions whose hold period has passed (beat, every few minutes)."""
     return conversions_approve_due()
+
+
+@shared_task(
+    name="referrals.friend_subscribed_notify",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    max_retries=5,
+    retry_backoff=True,
+)
+def friend_subscribed_notify(signup_id: int) -> None:
+    """E-mail the ambassador that a friend subscribed through their link; at most once per signup."""
+    notifications.friend_subscribed_send(signup_id=signup_id)

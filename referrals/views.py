@@ -100,6 +100,7 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
                 referee_ip=client.client_ip(request),
                 visitor_id=visitor,
                 referee_user=request.user if request.user.is_authenticated else None,
+                wants_price_news=form.cleaned_data["wants_price_news"],
             )
         except ParrainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -107,6 +108,10 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
             # The same page whatever became of the address, new or subscribed long ago, counted or held
             # for review: anyone may post any address here, so the answer must not tell which it was.
             # Only the program goes to the template; the signup's state is for staff and the API.
+            # "Share it too" on that page enrols this address, and only it: it stays in this browser's session.
+            # Set alike for a new and a known address, so the answer still does not tell them apart.
+            subscribed = request.session.get("parrain_subscribed", {})
+            request.session["parrain_subscribed"] = {**subscribed, str(program.pk): form.cleaned_data["email"]}
             response = render(request, "referrals/subscribed.html", {"program": program})
             if new_visitor:
                 client.set_visitor_cookie(response, visitor)

@@ -1,4 +1,5 @@
-"""Django admin for tiers (validated by the same rule as the API), grants and milestones."""
+"""Django admin for tiers and contests (validated by the same rules as the API), grants, milestones and
+contest winners (read only)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from core import policies
+from core import clock, policies
 from core.actors import Actor
 from core.admin import ReadOnlyAdmin
 from core.errors import ParrainError
-from rewards.models import Milestone, RewardGrant, RewardTier
-from rewards.services import TIER_FIELDS, grant_redeem, tier_check, tier_create, tier_update
+from rewards.models import Contest, ContestWinner, Milestone, RewardGrant, RewardTier
+from rewards.services import (
+    CONTEST_FIELDS,
+    TIER_FIELDS,
+    contest_check,
+    contest_create,
+    contest_update,
+    grant_redeem,
+    tier_check,
+    tier_create,
+    tier_update,
+)
 
 
 class RewardTierForm(forms.ModelForm):
@@ -99,3 +110,79 @@ class MilestoneAdmin(ReadOnlyAdmin):
 
     list_display = ["program", "tier", "occurrence", "count_at", "price_after", "reached_at"]
     list_filter = ["program"]
+
+
+class ContestForm(forms.ModelForm):
+    class Meta:
+        model = Contest
+        fields = ["program", *CONTEST_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        fields = {name: data.get(name) for name in CONTEST_FIELDS}
+        changed = set(self.changed_data) if self.instance.pk else set(CONTEST_FIELDS)
+        if self.instance.pk and not changed:
+            return data
+        try:
+            contest_check(fields=fields, now=clock.now(), changed=changed)
+        except ParrainError as exc:
+            field = exc.field if exc.field in self.fields else None
+            raise ValidationError({field: exc.message} if field else exc.message) from exc
+        return data
+
+
+class ContestWinnerInline(admin.TabularInline):
+    """The frozen ranking: recorded once by the freeze, never edited."""
+
+    model = ContestWinner
+    fields = ("rank", "ambassador", "score", "reached_at", "notified_at")
+    readonly_fields = ("rank", "ambassador", "score", "reached_at", "notified_at")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Contest)
+class ContestAdmin(admin.ModelAdmin):
+    form = ContestForm
+    list_display = ["name", "program", "metric", "starts_at", "ends_at", "winners_count", "frozen_at"]
+    list_filter = ["program", "metric"]
+    list_select_related = ["program"]
+    inlines = [ContestWinnerInline]
+
+    def get_readonly_fields(self, request: Any, obj: Contest | None = None) -> list[str]:
+        # The program never changes (the ranking counts its events); an ended contest is final.
+        if obj is None:
+            return []
+        if obj.frozen_at is not None or obj.ends_at <= clock.now():
+            return ["program", *CONTEST_FIELDS, "frozen_at"]
+        return ["program"]
+
+    def has_delete_permission(self, request: Any, obj: Contest | None = None) -> bool:
+        # Winners and the audit trail refer to it: a contest is not deleted.
+        return False
+
+    def save_model(self, request: Any, obj: Contest, form: Any, change: bool) -> None:
+        # Through the services, as the API: the same check, and the contest.created / contest.updated event.
+        actor = Actor.for_user(request.user)
+        if change:
+            changed = {name: form.cleaned_data[name] for name in form.changed_data if name in CONTEST_FIELDS}
+            if not changed:
+                return  # an ended contest shows read-only: saving it as it is changes nothing
+            saved = contest_update(contest=obj, actor=actor, **changed)
+        else:
+            fields = {name: form.cleaned_data[name] for name in CONTEST_FIELDS if name in form.cleaned_data}
+            saved = contest_create(program=form.cleaned_data["program"], actor=actor, **fields)
+        obj.__dict__.update(saved.__dict__)
+
+
+@admin.register(ContestWinner)
+class ContestWinnerAdmin(ReadOnlyAdmin):
+    list_display = ["contest", "rank", "ambassador", "score", "reached_at", "notified_at"]
+    list_filter = ["contest__program"]
+    list_select_related = ["contest", "ambassador"]

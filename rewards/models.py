@@ -1,7 +1,9 @@
-"""Reward tiers configured by marketing, the grants they unlock, and the milestones of collective ladders."""
+"""Reward tiers configured by marketing, the grants they unlock, the milestones of collective ladders, and
+contests with their winners."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import models
@@ -136,3 +138,75 @@ class Milestone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tier.name} step {self.occurrence}"
+
+
+class Contest(models.Model):
+    """A prize for the best ambassadors of a period (LaFraise's monthly prize): ranked on what happened
+    inside [starts_at, ends_at), frozen once when it ends (rewards.services.contests)."""
+
+    class Metric(models.TextChoices):
+        QUALIFIED_SIGNUPS = "qualified_signups", "Qualified referrals"
+        APPROVED_CONVERSIONS = "approved_conversions", "Approved conversions"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        ENDED = "ended", "Ended"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="contests")
+    name = models.CharField(max_length=120)
+    prize_text = models.CharField(max_length=255)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    winners_count = models.PositiveIntegerField(default=1)
+    metric = models.CharField(max_length=24, choices=Metric.choices, default=Metric.QUALIFIED_SIGNUPS)
+    # Set once, by the freeze that recorded the winners: the gate that makes the freeze happen once.
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="contest_ends_after_start"),
+            models.CheckConstraint(condition=Q(winners_count__gte=1), name="contest_winners_at_least_one"),
+        ]
+        indexes = [
+            # The periodic freeze looks for ended contests not frozen yet: few rows, the index stays small.
+            models.Index(fields=["ends_at"], condition=Q(frozen_at__isnull=True), name="contest_to_freeze"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program.slug}: {self.name}"
+
+    def status_at(self, moment: datetime) -> str:
+        """Derived from the clock, never stored, so it cannot drift: the freeze has its own `frozen_at`."""
+        if moment < self.starts_at:
+            return self.Status.SCHEDULED
+        if moment < self.ends_at:
+            return self.Status.RUNNING
+        return self.Status.ENDED
+
+
+class ContestWinner(models.Model):
+    """One place of a frozen contest's final ranking."""
+
+    contest = models.ForeignKey(Contest, on_delete=models.CASCADE, related_name="winners")
+    rank = models.PositiveIntegerField()
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.CASCADE, related_name="contest_wins")
+    score = models.PositiveIntegerField()
+    # When the ambassador reached the score (their last counted event): what broke a tie.
+    reached_at = models.DateTimeField()
+    # When the winner's e-mail went (core.notifications holds the at-most-once marker); still empty after a
+    # lost message, the periodic freeze asks for it again.
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["contest", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["contest", "rank"], name="contest_winner_rank_once"),
+            models.UniqueConstraint(fields=["contest", "ambassador"], name="contest_winner_once_per_ambassador"),
+            models.CheckConstraint(condition=Q(rank__gte=1), name="contest_winner_rank_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} of {self.contest_id}"

@@ -5,9 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ambassadors.models import AmbassadorCounters, Program, ProgramCounters
+from django.db.models import F, Max, Q
+
+from ambassadors.models import Ambassador, Program, ProgramCounters
+from referrals.models import Signup
 from rewards.models import Milestone, RewardTier
 from rewards.pricing import next_drop_at, price_after
+
+# What others see of an ambassador who chose no display name (the API's JSON keeps it in English).
+ANONYMOUS_AMBASSADOR = "Anonymous ambassador"
 
 
 def collective_tier(program: Program) -> RewardTier | None:
@@ -41,16 +47,26 @@ def _money(value: Decimal | None) -> str | None:
 
 
 def leaderboard(program: Program, limit: int = 20) -> list[dict[str, Any]]:
+    """The program's best ambassadors, honestly: active ambassadors with at least one qualified friend,
+    never padded up to `limit`; shown by display name or as "Anonymous ambassador", never by e-mail.
+
+    A tie goes to whoever got there first: the ambassador whose last counted (qualified, credited) friend
+    signed up earlier ranks first. One query: the counters with the latest qualified signup per ambassador.
+    """
     rows = (
-        AmbassadorCounters.objects.filter(ambassador__program=program, ambassador__is_active=True, qualified__gt=0)
-        .select_related("ambassador")
-        .order_by("-qualified", "ambassador__created_at")[:limit]
+        Ambassador.objects.filter(program=program, is_active=True, counters__qualified__gt=0)
+        .annotate(
+            counted=F("counters__qualified"),
+            reached_at=Max("signups__created_at", filter=Q(signups__status=Signup.Status.QUALIFIED)),
+        )
+        .order_by("-counted", F("reached_at").asc(nulls_last=True), "pk")
+        .values("display_name", "counted")[:limit]
     )
     return [
         {
             "rank": i,
-            "display_name": c.ambassador.display_name or "Anonymous ambassador",
-            "qualified": c.qualified,
+            "display_name": row["display_name"] or ANONYMOUS_AMBASSADOR,
+            "qualified": row["counted"],
         }
-        for i, c in enumerate(rows, 1)
+        for i, row in enumerate(rows, 1)
     ]

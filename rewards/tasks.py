@@ -5,14 +5,13 @@ Delivered at least once; each is safe to run twice (the services lock and check 
 
 from __future__ import annotations
 
-from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
+from datetime import timedelta
 
+from celery import shared_task
+
+from core import clock
 from core.locking import Contention
-from core.text import one_line
-from rewards import services
-from rewards.models import RewardGrant
+from rewards import notifications, services
 
 
 # Contention: a recalculation aborted by deadlocks on each of its attempts (core.locking) runs again later.
@@ -35,23 +34,46 @@ def reconcile() -> dict[str, int]:
 
 @shared_task(name="rewards.grant_notify", acks_late=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True)
 def grant_notify(grant_id: int, event: str) -> None:
-    grant = (
-        RewardGrant.objects.select_related("tier__program", "ambassador", "referee_signup").filter(pk=grant_id).first()
+    # At most once per grant, event and voucher code, however often delivered (core.notifications).
+    # OSError covers smtplib's errors: the failed send released its claim, and the retry sends it.
+    notifications.grant_email_send(grant_id=grant_id, event=event)
+
+
+@shared_task(name="rewards.price_drop_announce", acks_late=True)
+def price_drop_announce(milestone_id: int) -> int:
+    """Fan out "the price dropped" in batches, one task each. Running twice enqueues the batches twice,
+    and the marker lets each recipient get one e-mail."""
+    batches = 0
+    for ambassador_ids, signup_ids in notifications.price_drop_batches(milestone_id=milestone_id):
+        price_drop_send.delay(milestone_id, ambassador_ids, signup_ids)
+        batches += 1
+    return batches
+
+
+@shared_task(
+    name="rewards.price_drop_send", acks_late=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True
+)
+def price_drop_send(milestone_id: int, ambassador_ids: list[int], signup_ids: list[int]) -> int:
+    return notifications.price_drop_send(
+        milestone_id=milestone_id, ambassador_ids=ambassador_ids, signup_ids=signup_ids
     )
-    if grant is None:
-        return
-    recipient = grant.ambassador.email if grant.ambassador else grant.referee_signup.email  # type: ignore[union-attr]
-    program = grant.tier.program
-    # Names are checked on input (core.text.plain_text), but rows written before may hold a line break,
-    # which in a subject raises BadHeaderError on every retry: the e-mail would never go.
-    program_name, tier_name = one_line(program.name), one_line(grant.tier.name)
-    if event == "revoked":
-        subject = f"{program_name}: a reward was withdrawn"
-        body = (
-            f"The reward '{grant.tier.name}' (voucher {grant.voucher_code}) was withdrawn because a referral "
-            "it counted no longer qualifies."
-        )
-    else:
-        subject = f"{program_name}: you unlocked '{tier_name}'"
-        body = f"Thank you! Your voucher code is {grant.voucher_code}."
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient])
+
+
+@shared_task(name="rewards.freeze_ended_contests", acks_late=True)
+def freeze_ended_contests() -> int:
+    """Every minute (CELERY_BEAT_SCHEDULE): freeze the contests that ended; each is frozen once whatever
+    the number of runs. Winners whose e-mail was lost with a broker outage are asked for again."""
+    frozen = services.contests_freeze_ended()
+    now = clock.now()
+    for winner_id in services.contest_winners_unnotified(
+        frozen_after=now - timedelta(days=1), frozen_before=now - timedelta(minutes=5)
+    ):
+        contest_winner_notify.delay(winner_id)
+    return frozen
+
+
+@shared_task(
+    name="rewards.contest_winner_notify", acks_late=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True
+)
+def contest_winner_notify(winner_id: int) -> None:
+    services.contest_winner_notify(winner_id=winner_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from referrals.services.clicks import ip_hash
 from referrals.signals import counts_changed
 
 VELOCITY_WINDOW = timedelta(hours=24)
+logger = logging.getLogger(__name__)
 
 
 def _velocity_lock(*, program: Program, ip_hashed: str, visitor_id: str) -> None:
@@ -117,6 +119,20 @@ def counts_announce(program_id: int, *ambassador_ids: int | None) -> None:
     )
 
 
+def friend_subscribed_enqueue(*, signup_id: int) -> None:
+    """After commit, e-mail the ambassador that a friend subscribed (referrals.notifications)."""
+
+    def send() -> None:
+        from referrals.tasks import friend_subscribed_notify
+
+        try:
+            friend_subscribed_notify.delay(signup_id)
+        except Exception:
+            logger.warning("friend-subscribed e-mail of signup %s not enqueued", signup_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
 @transaction_retry()  # lock order: core.locking (the new signup, the program's counters, the ambassador's)
 def signup_record(
     *,
@@ -130,6 +146,7 @@ def signup_record(
     referee_ip: str | None = None,
     visitor_id: str = "",
     referee_user: Any = None,
+    wants_price_news: bool = False,
 ) -> tuple[Signup, bool]:
     """Record a subscriber of the program, attributed per design section 2. Returns (signup, created).
 
@@ -183,6 +200,7 @@ def signup_record(
                 ip_hash=ip_hashed,
                 visitor_id=visitor_id[:36],
                 created_at=now,
+                wants_price_news=wants_price_news,
             )
             qualified = int(status == Signup.Status.QUALIFIED)
             counters_add(
@@ -201,6 +219,8 @@ def signup_record(
                 reason=detail or attribution_reason(attribution, program),
             )
             counts_announce(program.pk, signup.ambassador_id)
+            if qualified and signup.ambassador_id:
+                friend_subscribed_enqueue(signup_id=signup.pk)
     except IntegrityError:
         # Another request recorded the same mailbox (or external id) first: theirs stands.
         existing = (

@@ -4,6 +4,18 @@ and the reconciliation that repairs whatever a lost message missed.
 One module per use case; callers import from the package, which re-exports the public surface.
 """
 
+from rewards.services.contests import (
+    CONTEST_FIELDS,
+    RankedAmbassador,
+    contest_check,
+    contest_create,
+    contest_freeze,
+    contest_ranking,
+    contest_update,
+    contest_winner_notify,
+    contest_winners_unnotified,
+    contests_freeze_ended,
+)
 from rewards.services.grants import (
     grant_create,
     grant_redeem,
@@ -22,6 +34,16 @@ from rewards.services.reconciliation import ReconcileReport, reconcile
 from rewards.services.tiers import TIER_FIELDS, tier_check, tier_create, tier_update
 
 __all__ = [
+    "CONTEST_FIELDS",
+    "RankedAmbassador",
+    "contest_check",
+    "contest_create",
+    "contest_freeze",
+    "contest_ranking",
+    "contest_update",
+    "contest_winner_notify",
+    "contest_winners_unnotified",
+    "contests_freeze_ended",
     "MAX_OCCURRENCES_PER_RUN",
     "TIER_FIELDS",
     "RecalcResult",

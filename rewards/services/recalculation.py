@@ -147,6 +147,7 @@ def _settle_welcome_grants(tier: RewardTier, ambassador: Ambassador, result: Rec
 def program_recalculate(*, program_id: int) -> int:
     """Record every collective milestone the program's subscriber count has reached. Never removes one."""
     created = 0
+    announce: Milestone | None = None  # the run's last milestone that lowered the price
     with transaction.atomic():
         # The lock serialises milestone decisions for the program: each step is reached exactly once.
         # Step 3 of core.locking's order, then milestones (step 5).
@@ -187,4 +188,24 @@ def program_recalculate(*, program_id: int) -> int:
                     created += 1
                 except IntegrityError:
                     continue
+                before = price_after(program, tier, occurrence - 1)
+                if milestone.price_after is not None and before is not None and milestone.price_after < before:
+                    announce = milestone
+        if announce is not None:
+            price_drop_enqueue(milestone_id=announce.pk)
     return created
+
+
+def price_drop_enqueue(*, milestone_id: int) -> None:
+    """After commit, e-mail "the price dropped" (rewards.notifications). Several steps reached in one run
+    make one e-mail, about the last. A broker that is down loses this e-mail, as it would lose any."""
+
+    def send() -> None:
+        from rewards.tasks import price_drop_announce
+
+        try:
+            price_drop_announce.delay(milestone_id)
+        except Exception:
+            logger.warning("price-drop e-mail of milestone %s not enqueued", milestone_id, exc_info=True)
+
+    transaction.on_commit(send)

@@ -164,7 +164,7 @@ def test_unexpected_exception_on_a_page_keeps_the_html_500(program, monkeypatch)
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the page broke")
 
-    monkeypatch.setattr("rewards.views.program_price", explode)
+    monkeypatch.setattr("console.program.program_price", explode)  # the program page's read model
 
     response = Client(raise_request_exception=False).get(f"/p/{program.slug}/")
 

@@ -130,8 +130,20 @@ def scene(program, ambassador, friend_email):
     tier = tier_create(
         program=program, actor=system, name="Price drop", kind="collective", step=5, drop_type="amount", drop_value=1
     )
+    contest = _running_contest(program, system)
     return {"slug": program.slug, "code": ambassador.code, "signup_id": signup.pk, "tier_id": tier.pk,
-            "external_id": "o-1"}  # fmt: skip
+            "external_id": "o-1", "contest_id": contest.pk}  # fmt: skip
+
+
+def _running_contest(program: Any, actor: Any) -> Any:
+    from datetime import timedelta
+
+    from core import clock
+    from rewards.services import contest_create
+
+    now = clock.now()
+    return contest_create(program=program, actor=actor, name="Monthly prize", prize_text="Strawberries",
+                          starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=30))  # fmt: skip
 
 
 def call(client: APIClient, path: str, method: str, values: dict[str, Any], **headers: str) -> int:

@@ -8,6 +8,7 @@ each role gets; a refused call must leave the data as it was, and a 401 must say
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,10 +19,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from ambassadors.services import api_key_create
+from core import clock
 from core.actors import Actor
+from core.notifications import PRICE_DROPPED, unsubscribe_token
 from referrals.services import conversion_record, signup_record
 from rewards.models import RewardGrant, RewardTier
-from rewards.services import tier_create
+from rewards.services import contest_create, tier_create
 from tests.conftest import bearer
 from tests.factories import ProgramFactory, UserFactory, enroll, staff_user
 from tests.referrals.helpers import row_counts
@@ -61,6 +64,11 @@ TABLE: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("api", "api-tiers", "POST"):                   (401, 403, 403, 201, 403, 201, 403, 403, 201, 403),
     ("api", "api-tier", "GET"):                     (401, 403, 403, 200, 403, 200, 403, 403, 200, 403),
     ("api", "api-tier", "PATCH"):                   (401, 403, 403, 200, 403, 200, 403, 403, 200, 403),
+    ("api", "api-contests", "GET"):                 (401, 403, 403, 200, 403, 200, 403, 403, 200, 403),
+    ("api", "api-contests", "POST"):                (401, 403, 403, 201, 403, 201, 403, 403, 201, 403),
+    ("api", "api-contest", "GET"):                  (401, 403, 403, 200, 403, 200, 403, 403, 200, 403),
+    ("api", "api-contest", "PATCH"):                (401, 403, 403, 200, 403, 200, 403, 403, 200, 403),
+    ("api", "api-contest-standing", "GET"):         (401, 403, 403, 200, 200, 200, 403, 200, 403, 403),
     ("api", "api-me", "GET"):                       (401, 200, 200, 200, 200, 200, 403, 403, 403, 403),
     ("api", "api-audit-events", "GET"):             (401, 403, 403, 403, 200, 200, 403, 403, 403, 403),
     # Admin actions: outside staff go to the login page (302); staff without the right get 403; a superuser
@@ -79,15 +87,39 @@ TABLE: dict[tuple[str, str, str], tuple[int, ...]] = {
     # Public pages answer everyone alike; the referral link answers with its redirect.
     ("page", "home", "GET"):                        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("page", "program-page", "GET"):                (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("page", "program-widget", "GET"):              (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("page", "parrain-js", "GET"):                  (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("page", "program-subscribe", "GET"):           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("page", "program-subscribe", "POST"):          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("page", "referral-redirect", "GET"):           (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # The one-click unsubscribe: the signed token is the permission (GET asks, POST unsubscribes, RFC 8058).
+    ("page", "unsubscribe", "GET"):                 (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("page", "unsubscribe", "POST"):                (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("page", "health", "GET"):                      (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("page", "api-schema", "GET"):                  (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("page", "api-docs", "GET"):                    (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # The language switch: anyone; it changes the language cookie only, and sends back to the page.
+    ("page", "set_language", "GET"):                (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("page", "set_language", "POST"):               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # The ambassador's pages: anonymous (and keys, anonymous here) log in first; each signed-in person acts on
+    # their own ambassadorship in the program (Bob has his), and someone who has none gets a 404.
+    ("page", "program-join", "GET"):                (302, 200, 200, 200, 200, 200, 302, 302, 302, 302),
+    # Nobody in the scene has a verified address of their own: joining asks them to verify it first.
+    ("page", "program-join", "POST"):               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # Without having just subscribed in this browser there is nothing to share: back to the program page.
+    ("page", "program-share", "GET"):               (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("page", "program-share", "POST"):              (302, 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("page", "dashboard", "GET"):                   (302, 200, 200, 200, 200, 200, 302, 302, 302, 302),
+    ("page", "dashboard-login", "GET"):             (400, 400, 400, 400, 400, 400, 400, 400, 400, 400),
+    ("page", "dashboard-link-create", "GET"):       (405, 405, 405, 405, 405, 405, 405, 405, 405, 405),
+    ("page", "dashboard-link-create", "POST"):      (302, 302, 302, 404, 404, 404, 302, 302, 302, 302),
+    ("page", "dashboard-display-name", "GET"):      (405, 405, 405, 405, 405, 405, 405, 405, 405, 405),
+    ("page", "dashboard-display-name", "POST"):     (302, 302, 302, 404, 404, 404, 302, 302, 302, 302),
+    ("page", "dashboard-qr", "GET"):                (302, 200, 200, 404, 404, 404, 302, 302, 302, 302),
 }  # fmt: skip
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("set_language", "POST"): {"language": "fr", "next": "/"},
     ("api-programs", "POST"): {"slug": "new-one", "name": "New", "currency": "EUR"},
     ("api-program", "PATCH"): {"name": "Renamed"},
     ("api-ambassadors", "POST"): {"email": "new@example.com"},
@@ -99,7 +131,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("api-conversion-refund", "POST"): {},
     ("api-tiers", "POST"): TIER_BODY,
     ("api-tier", "PATCH"): {"name": "New"},
+    ("api-contests", "POST"): {
+        "name": "June prize",
+        "prize_text": "Jam",
+        "starts_at": "2099-06-01T00:00:00Z",
+        "ends_at": "2099-07-01T00:00:00Z",
+    },
+    ("api-contest", "PATCH"): {"prize_text": "Two jars"},
     ("program-subscribe", "POST"): {"email": "newcomer@example.org"},
+    ("dashboard-link-create", "POST"): {"channel": "instagram"},
+    ("dashboard-display-name", "POST"): {"display_name": "Renamed"},
 }
 
 
@@ -182,6 +223,10 @@ def scene(db, django_capture_on_commit_callbacks) -> dict[str, Any]:
     held = signup_record(program=program, email="held@mailinator.com", referral_code=bob.code, actor=system)[0]
     assert held.status == "pending_review"
     other = ProgramFactory(slug="other-launch", name="Another Launch")
+    contest = contest_create(
+        program=program, actor=system, name="Monthly prize", prize_text="Strawberries",
+        starts_at=clock.now() - timedelta(days=1), ends_at=clock.now() + timedelta(days=30),
+    )  # fmt: skip
     return {
         "program": program,
         "ana": ana,
@@ -198,6 +243,11 @@ def scene(db, django_capture_on_commit_callbacks) -> dict[str, Any]:
             "signup_id": signup.pk,
             "tier_id": tier.pk,
             "external_id": "o-1",
+            "unsubscribe_token": unsubscribe_token(
+                recipient=ana.email_canonical, program_id=program.pk, kind=PRICE_DROPPED
+            ),
+            "token": "not-a-valid-login-link",
+            "contest_id": contest.pk,
         },
         # What an entry point acts on when it is not the first of its kind: review needs a held signup.
         "kwargs_of": {"api-signup-review": {"signup_id": held.pk}},

@@ -61,6 +61,7 @@ DECISIONS = {
     "may_list_programs": (U, F, F, A, F, A, F, F, A, A),
     "may_create_program": (U, F, F, A, F, A, F, F, F, F),
     "may_manage_program": (U, F, F, A, F, A, F, F, A, F),
+    "may_manage_contests": (U, F, F, A, F, A, F, F, A, F),
     "may_enroll_ambassador": (U, F, F, A, F, A, A, F, A, F),
     "may_see_ambassador": (U, A, H, A, A, A, F, A, F, F),
     "may_track": (U, F, F, A, A, A, A, F, F, F),

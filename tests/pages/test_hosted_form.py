@@ -144,12 +144,16 @@ def bob(program):
 # --- No subscriber enumeration ----------------------------------------------------------------------
 
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+CSRF_HEADER = re.compile(r'"X-CSRFToken": "[^"]+"')  # base.html's hx-headers: masked anew on each page
+CSP_NONCE = re.compile(r'nonce="[^"]+"')  # base.html's script tags: a new CSP nonce on each response
 
 
 def seen(response: Any, typed: str = "") -> tuple[int, str, list[tuple[str, tuple[tuple[str, Any], ...]]]]:
     """What an outsider learns from a response: status, body (CSRF token and the e-mail they typed aside),
     cookies set (values aside)."""
     body = CSRF_INPUT.sub('name="csrfmiddlewaretoken" value="-"', response.content.decode())
+    body = CSRF_HEADER.sub('"X-CSRFToken": "-"', body)
+    body = CSP_NONCE.sub('nonce="-"', body)
     if typed:
         body = body.replace(f'value="{typed}"', 'value="-"')
     cookies = sorted(

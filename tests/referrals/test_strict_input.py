@@ -204,15 +204,13 @@ def test_the_unlock_email_is_sent_even_when_a_stored_name_holds_a_line_break(
     Program.objects.filter(pk=program.pk).update(name="Book\r\nLaunch")
     RewardTier.objects.update(name="One friend\r\nBcc: victim@example.org")
     with django_capture_on_commit_callbacks(execute=True):
-        subscribe(program, ambassador)
-    mail.outbox.clear()
+        subscribe(program, ambassador)  # the unlock e-mail goes on commit
     grant = RewardGrant.objects.get()
 
-    grant_notify(grant.pk, "unlocked")
     grant_notify(grant.pk, "revoked")
 
-    assert [m.subject for m in mail.outbox] == [
-        "Book Launch: you unlocked 'One friend Bcc: victim@example.org'",
+    assert [m.subject for m in mail.outbox if "a friend subscribed" not in m.subject] == [
+        "Book Launch: you unlocked “One friend Bcc: victim@example.org”",
         "Book Launch: a reward was withdrawn",
     ]
     assert all(m.bcc == [] and m.to == ["ana@example.com"] for m in mail.outbox)

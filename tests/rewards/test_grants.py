@@ -20,6 +20,11 @@ pytestmark = pytest.mark.django_db
 VOUCHER = re.compile(r"^[2-9A-HJKMNP-Z]{4}(-[2-9A-HJKMNP-Z]{4}){3}$")
 
 
+def _reward_emails(outbox: list) -> list:
+    """The reward e-mails, without the "a friend subscribed" ones each qualified friend also brings."""
+    return [m for m in outbox if "a friend subscribed" not in m.subject]
+
+
 def test_the_third_qualified_friend_unlocks_one_voucher(program, ambassador, committed, mailoutbox):
     tier = voucher_tier(program, threshold=3)
     with committed():
@@ -35,9 +40,10 @@ def test_the_third_qualified_friend_unlocks_one_voucher(program, ambassador, com
     assert VOUCHER.match(grant.voucher_code)
     event = AuditEvent.objects.get(action="reward.unlocked")
     assert (event.object_type, event.object_id, event.actor_type) == ("reward_grant", str(grant.pk), "system")
-    assert [m.to for m in mailoutbox] == [["ana@example.com"]]
-    assert grant.voucher_code in mailoutbox[0].body
-    assert tier.name in mailoutbox[0].subject
+    rewards = _reward_emails(mailoutbox)
+    assert [m.to for m in rewards] == [["ana@example.com"]]
+    assert grant.voucher_code in rewards[0].body
+    assert tier.name in rewards[0].subject
 
 
 def test_a_once_only_tier_is_never_granted_twice(program, ambassador, committed, mailoutbox):
@@ -48,7 +54,7 @@ def test_a_once_only_tier_is_never_granted_twice(program, ambassador, committed,
             subscribe(program, ambassador)
 
     assert list(RewardGrant.objects.values_list("occurrence", flat=True)) == [1]
-    assert len(mailoutbox) == 1
+    assert len(_reward_emails(mailoutbox)) == 1
 
 
 def test_a_repeating_tier_grants_each_occurrence_with_its_own_voucher(program, ambassador, committed, mailoutbox):
@@ -61,7 +67,7 @@ def test_a_repeating_tier_grants_each_occurrence_with_its_own_voucher(program, a
     grants = RewardGrant.objects.order_by("occurrence")
     assert [g.occurrence for g in grants] == [1, 2, 3]
     assert len({g.voucher_code for g in grants}) == 3
-    assert len(mailoutbox) == 3
+    assert len(_reward_emails(mailoutbox)) == 3
 
 
 def test_signups_that_do_not_qualify_unlock_nothing(program, ambassador, committed):
@@ -156,7 +162,7 @@ def test_a_double_sided_tier_gives_each_qualified_referee_a_welcome_voucher(prog
     assert sorted(welcome.values_list("referee_signup", flat=True)) == [first.pk, second.pk]
     assert {g.status for g in welcome} == {"unlocked"}
     assert tier.grants.filter(ambassador=ambassador).count() == 1
-    recipients = sorted(m.to[0] for m in mailoutbox)
+    recipients = sorted(m.to[0] for m in _reward_emails(mailoutbox))
     assert recipients == ["ana@example.com", "first@example.org", "second@example.org"]
 
 

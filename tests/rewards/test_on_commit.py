@@ -36,7 +36,8 @@ def test_the_recalculation_waits_for_the_commit(program, ambassador, request, dj
         subscribe(program, ambassador)
         assert sent.call_count == 0
         assert not RewardGrant.objects.exists()
-        assert len(connection.run_on_commit) == pending_before + 1  # the send, waiting for the commit
+        # The recalculation and the ambassador's "a friend subscribed" e-mail, waiting for the commit.
+        assert len(connection.run_on_commit) == pending_before + 2
 
     sent.assert_called_once_with(program.pk, [ambassador.pk])
     assert RewardGrant.objects.filter(ambassador=ambassador).count() == 1

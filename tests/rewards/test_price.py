@@ -128,8 +128,8 @@ def test_the_program_page_shows_the_price_subscribers_and_how_many_remain_to_the
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<strong id="current-price">19.00 EUR</strong>' in html
-    assert "<s>20.00 EUR</s>" in html
+    assert '<strong id="current-price">€19.00</strong>' in html
+    assert "<s>€20.00</s>" in html
     assert '<span id="subscribers">7</span> subscribers' in html
     assert '<span id="next-drop">3 more and the price drops for everyone.</span>' in html
 
@@ -142,5 +142,5 @@ def test_the_program_page_says_when_the_floor_is_reached(committed):
 
     html = Client().get(f"/p/{program.slug}/").content.decode()
 
-    assert '<strong id="current-price">10.00 EUR</strong>' in html
-    assert "The price has reached its floor of 10.00 EUR." in html
+    assert '<strong id="current-price">€10.00</strong>' in html
+    assert "The price has reached its floor of €10.00." in html

@@ -41,9 +41,10 @@ class Command(BaseCommand):
         # Outside the transaction: each signup commits and its (eager) recalculation runs after commit.
         self._activity(program, ambassadors)
         self.stdout.write(self.style.SUCCESS(f"Demo program ready: /p/{program.slug}/"))
-        self.stdout.write(f"Demo logins at /accounts/login/ (password for all: {DEMO_PASSWORD}):")
+        # Accounts sign in by e-mail (or with a code e-mailed to them); the Django admin still asks for the username.
+        self.stdout.write(f"Demo logins at /accounts/login/, by e-mail (password for all: {DEMO_PASSWORD}):")
         for username, role in LOGINS:
-            self.stdout.write(f"  {username:<11} {role}")
+            self.stdout.write(f"  {users[username].email:<28} {role}")
 
     def _program(self) -> Program:
         existing = Program.objects.filter(slug="book-launch").first()
