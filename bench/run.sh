@@ -7,8 +7,18 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v wrk >/dev/null 2>&1; then
-    echo "bench: wrk is not installed: run \`apt-get install wrk\` (Debian/Ubuntu) and try again." >&2
-    exit 2
+    # The load generator comes from the system's packages; a new machine gets it here.
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "bench: installing wrk (apt-get)"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null ||
+            { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null; }
+    fi
+    if ! command -v wrk >/dev/null 2>&1; then
+        echo "bench: wrk is not installed and could not be: install it (Debian/Ubuntu: apt-get install wrk)." >&2
+        exit 2
+    fi
 fi
 if [ ! -x .venv/bin/python ]; then
     echo "bench: .venv is missing: run \`make install\` first." >&2
