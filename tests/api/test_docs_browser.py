@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 
 from tests.conftest import CHROMIUM
-from tests.pages.test_browser import CHROMIUM_ARGS
+from tests.pages.conftest import CHROMIUM_ARGS
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

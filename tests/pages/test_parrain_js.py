@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import CHROMIUM
-from tests.pages.test_browser import CHROMIUM_ARGS, DESKTOP_CHROME
+from tests.pages.conftest import CHROMIUM_ARGS, DESKTOP_CHROME
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
