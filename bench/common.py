@@ -39,6 +39,29 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
 DB_PREFIX = "parrain_bench"
 
 
+def add_store_options(p: Any, *, db: str) -> None:
+    """--db, --pg, --redis: where a benchmark puts its throwaway database and its broker messages."""
+    p.add_argument("--db", default=db)
+    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL, without the database")
+    p.add_argument("--redis", default=DEFAULT_REDIS)
+
+
+def add_gunicorn_options(p: Any) -> None:
+    """--workers, --worker-class, --threads of the gunicorn serving Parrain (and the baseline)."""
+    # One worker per core plus one: a sync worker spends part of each request waiting on PostgreSQL.
+    p.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1)
+    p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    p.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
+
+
+def django_in_process(env: dict[str, str]) -> None:
+    """Set up Django in this process against the benchmark's database, to build data through the services."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
 def say(line: str = "") -> None:
     print(line, flush=True)
 

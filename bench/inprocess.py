@@ -22,9 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402  (the repository root must be importable first)
-    DEFAULT_PG,
-    DEFAULT_REDIS,
+from bench.common import (
+    add_store_options,  # noqa: E402  (the repository root must be importable first)
     fresh_database,
     header,
     parrain_env,
@@ -43,9 +42,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=2000, help="requests per batch")
     p.add_argument("--repeats", type=int, default=5, help="batches per application; the best is kept")
-    p.add_argument("--db", default="parrain_bench_inprocess")
-    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL, without the database")
-    p.add_argument("--redis", default=DEFAULT_REDIS)
+    add_store_options(p, db="parrain_bench_inprocess")
     return p.parse_args()
 
 

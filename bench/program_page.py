@@ -9,20 +9,20 @@ three individual tiers (one double-sided) and a public leaderboard of ten ambass
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402  (the repository root must be importable first)
-    DEFAULT_PG,
-    DEFAULT_REDIS,
+from bench.common import (
     ROOT,
     Gunicorn,
     LoadResult,
+    add_gunicorn_options,
+    add_store_options,
     celery_purge,
+    django_in_process,  # noqa: E402  (the repository root must be importable first)
     free_port,
     fresh_database,
     header,
@@ -45,28 +45,20 @@ LEADERS = 10
 
 
 def parse_args() -> argparse.Namespace:
-    cores = os.cpu_count() or 1
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per target")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load before each target")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds --duration is cut into")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--wrk-threads", type=int, default=2)
-    p.add_argument("--workers", type=int, default=cores + 1)
-    p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
-    p.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
-    p.add_argument("--db", default="parrain_bench_page")
-    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL, without the database")
-    p.add_argument("--redis", default=DEFAULT_REDIS)
+    add_gunicorn_options(p)
+    add_store_options(p, db="parrain_bench_page")
     return p.parse_args()
 
 
 def setup_program(env: dict[str, str]) -> dict[str, Any]:
     """A program as a live one looks, made by the real services inside this process."""
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    django_in_process(env)
     from decimal import Decimal
 
     from ambassadors.services import ambassador_enroll, program_create

@@ -9,7 +9,6 @@ See bench/README.md for how to read the output.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,14 +16,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402  (the repository root must be importable first)
+from bench.common import (
     DEFAULT_DB,
-    DEFAULT_PG,
-    DEFAULT_REDIS,
     ROOT,
     Gunicorn,
     LoadResult,
+    add_gunicorn_options,
+    add_store_options,
     celery_purge,
+    django_in_process,  # noqa: E402  (the repository root must be importable first)
     free_port,
     fresh_database,
     header,
@@ -49,7 +49,6 @@ SLUG = "bench-redirect"
 
 
 def parse_args() -> argparse.Namespace:
-    cores = os.cpu_count() or 1
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=15.0, help="seconds of measured load per target")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load before each target")
@@ -58,21 +57,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--wrk-threads", type=int, default=2)
     # Sync workers, one more than the cores: the work is CPU-bound Python with two short waits on
     # PostgreSQL, and the same two cores also run PostgreSQL and wrk (bench/README.md has the sweep).
-    p.add_argument("--workers", type=int, default=cores + 1)
-    p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
-    p.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
-    p.add_argument("--db", default=DEFAULT_DB)
-    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL, without the database")
-    p.add_argument("--redis", default=DEFAULT_REDIS)
+    add_gunicorn_options(p)
+    add_store_options(p, db=DEFAULT_DB)
     return p.parse_args()
 
 
 def setup_program(env: dict[str, str]) -> dict[str, Any]:
     """A program, two ambassadors and a track key, made by the real services inside this process."""
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    django_in_process(env)
     from ambassadors.services import ambassador_enroll, api_key_create, program_create
     from core.actors import Actor
 

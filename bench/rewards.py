@@ -14,7 +14,6 @@ Everything runs against a fresh parrain_bench database and Redis db 3; see bench
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -25,13 +24,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402  (the repository root must be importable first)
+from bench.common import (
     DEFAULT_DB,
-    DEFAULT_PG,
-    DEFAULT_REDIS,
     ROOT,
     VENV_BIN,
+    add_store_options,
     celery_purge,
+    django_in_process,  # noqa: E402  (the repository root must be importable first)
     fresh_database,
     header,
     manage,
@@ -61,9 +60,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bulk-ambassadors", type=int, default=10_000, help="(b) ambassadors bulk-loaded")
     p.add_argument("--skip-latency", action="store_true", help="run (b) only")
     p.add_argument("--skip-reconcile", action="store_true", help="run (a) only")
-    p.add_argument("--db", default=DEFAULT_DB)
-    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL, without the database")
-    p.add_argument("--redis", default=DEFAULT_REDIS)
+    add_store_options(p, db=DEFAULT_DB)
     return p.parse_args()
 
 
@@ -449,10 +446,7 @@ def main() -> int:
     say(f"setting up: fresh database {args.db}, migrate, empty broker db ({args.redis})")
     fresh_database(env, pg=args.pg, db=args.db, log=out / "setup.log")
     celery_purge(env)
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    django_in_process(env)
     say()
     correct, met = True, True
     if not args.skip_latency:

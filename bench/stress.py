@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import queue
 import re
 import secrets
@@ -34,13 +33,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402  (the repository root must be importable first)
-    DEFAULT_PG,
-    DEFAULT_REDIS,
+from bench.common import (
     ROOT,
     VENV_BIN,
     Gunicorn,
+    add_store_options,
     celery_purge,
+    django_in_process,  # noqa: E402  (the repository root must be importable first)
     free_port,
     fresh_database,
     header,
@@ -71,9 +70,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=16, help="gunicorn sync workers")
     p.add_argument("--concurrency", type=int, default=4, help="Celery worker processes (prefork)")
     p.add_argument("--app", default="config.wsgi:application", help="the WSGI application gunicorn serves")
-    p.add_argument("--db", default="parrain_bench_stress")
-    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL, without the database")
-    p.add_argument("--redis", default=DEFAULT_REDIS)
+    add_store_options(p, db="parrain_bench_stress")
     p.add_argument("--pg-log", default=str(PG_LOG), help="PostgreSQL's log file, read for deadlocks if readable")
     return p.parse_args()
 
@@ -321,10 +318,7 @@ def main() -> int:
     say(f"setting up: fresh database {args.db}, migrate, empty broker db ({args.redis})")
     fresh_database(env, pg=args.pg, db=args.db, log=out / "setup.log")
     celery_purge(env)
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    django_in_process(env)
     setup = setup_program(args)
     pg_log = Path(args.pg_log)
     pg_log_start = file_size(pg_log)
