@@ -39,6 +39,17 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
 DB_PREFIX = "parrain_bench"
 
 
+def bench_begin(args: Any, *, title: str, name: str) -> Path:
+    """What every benchmark does first: check the tools and services, print the header with the command
+    that reproduces the run, and make the folder its logs go to (returned)."""
+    require_venv()
+    require_services(pg=args.pg, redis_url=args.redis)
+    header(title, f"bench/{name}.py", vars(args))
+    out = results_dir(name)
+    say(f"logs: {out.relative_to(ROOT)}/")
+    return out
+
+
 def add_store_options(p: Any, *, db: str) -> None:
     """--db, --pg, --redis: where a benchmark puts its throwaway database and its broker messages."""
     p.add_argument("--db", default=db)

@@ -22,14 +22,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
-    add_store_options,  # noqa: E402  (the repository root must be importable first)
+from bench.common import (  # noqa: E402  (the repository root must be importable first)
+    add_store_options,
+    bench_begin,
     fresh_database,
-    header,
     parrain_env,
-    require_services,
-    require_venv,
-    results_dir,
     say,
     table,
 )
@@ -112,10 +109,7 @@ def measure(call: Callable[[], str], backend_pid: Callable[[], int], args: argpa
 
 def main() -> int:
     args = parse_args()
-    require_venv()
-    require_services(pg=args.pg, redis_url=args.redis)
-    header("Parrain redirect in-process, beside the bare WSGI baseline", "bench/inprocess.py", vars(args))
-    out = results_dir("inprocess")
+    out = bench_begin(args, title="Parrain redirect in-process, beside the bare WSGI baseline", name="inprocess")
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
     say(f"setting up: fresh database {args.db}, migrate, program + ambassadors through the services")
     fresh_database(env, pg=args.pg, db=args.db, log=out / "setup.log")

@@ -15,23 +15,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
+from bench.common import (  # noqa: E402  (the repository root must be importable first)
     ROOT,
     Gunicorn,
     LoadResult,
     add_gunicorn_options,
     add_store_options,
+    bench_begin,
     celery_purge,
-    django_in_process,  # noqa: E402  (the repository root must be importable first)
+    django_in_process,
     free_port,
     fresh_database,
-    header,
     manage,
     parrain_env,
-    require_services,
-    require_venv,
     require_wrk,
-    results_dir,
     say,
     start,
     stop,
@@ -118,17 +115,13 @@ def probe_page(url: str, path: str) -> str:
 def main() -> int:
     args = parse_args()
     require_wrk()
-    require_venv()
-    require_services(pg=args.pg, redis_url=args.redis)
-    header("Parrain program page beside the redirect, under the same load", "bench/program_page.py", vars(args))
-    out = results_dir("program_page")
+    out = bench_begin(args, title="Parrain program page beside the redirect, under the same load", name="program_page")
     gunicorn = Gunicorn(args.workers, args.worker_class, args.threads)
     say(
         f"load: wrk -t{args.wrk_threads} -c{args.connections}; per target {args.warmup:g}s warm-up, then "
         f"{args.duration:g}s measured in {args.rounds} alternating rounds"
     )
     say(f"server: {gunicorn.describe()}")
-    say(f"logs: {out.relative_to(ROOT)}/")
     say()
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
     say(f"setting up: fresh database {args.db}, migrate, a program with a ladder, tiers and {LEADERS} leaders")

@@ -16,23 +16,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
+from bench.common import (  # noqa: E402  (the repository root must be importable first)
     DEFAULT_DB,
     ROOT,
     Gunicorn,
     LoadResult,
     add_gunicorn_options,
     add_store_options,
+    bench_begin,
     celery_purge,
-    django_in_process,  # noqa: E402  (the repository root must be importable first)
+    django_in_process,
     free_port,
     fresh_database,
-    header,
     parrain_env,
-    require_services,
-    require_venv,
     require_wrk,
-    results_dir,
     run_wrk,
     say,
     start,
@@ -228,17 +225,13 @@ def interleaved(targets: list[Target], args: argparse.Namespace, log: Path) -> l
 def main() -> int:
     args = parse_args()
     require_wrk()
-    require_venv()
-    require_services(pg=args.pg, redis_url=args.redis)
-    header("Parrain redirect and signup API under load", "bench/redirect.py", vars(args))
-    out = results_dir("redirect")
+    out = bench_begin(args, title="Parrain redirect and signup API under load", name="redirect")
     gunicorn = Gunicorn(args.workers, args.worker_class, args.threads)
     say(
         f"load: wrk -t{args.wrk_threads} -c{args.connections}; per target {args.warmup:g}s warm-up, then "
         f"{args.duration:g}s measured ({args.rounds} alternating rounds for the redirect and its baseline)"
     )
     say(f"servers: {gunicorn.describe()}, the same for Parrain and the baseline")
-    say(f"logs: {out.relative_to(ROOT)}/")
     say()
 
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)

@@ -24,21 +24,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
+from bench.common import (  # noqa: E402  (the repository root must be importable first)
     DEFAULT_DB,
-    ROOT,
     VENV_BIN,
     add_store_options,
+    bench_begin,
     celery_purge,
-    django_in_process,  # noqa: E402  (the repository root must be importable first)
+    django_in_process,
     fresh_database,
-    header,
     manage,
     parrain_env,
     percentile,
-    require_services,
-    require_venv,
-    results_dir,
     say,
     start,
     stop,
@@ -437,11 +433,7 @@ def fmt_report(report: dict[str, int]) -> str:
 
 def main() -> int:
     args = parse_args()
-    require_venv()
-    require_services(pg=args.pg, redis_url=args.redis)
-    header("Parrain rewards: grant latency and reconciliation", "bench/rewards.py", vars(args))
-    out = results_dir("rewards")
-    say(f"logs: {out.relative_to(ROOT)}/")
+    out = bench_begin(args, title="Parrain rewards: grant latency and reconciliation", name="rewards")
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
     say(f"setting up: fresh database {args.db}, migrate, empty broker db ({args.redis})")
     fresh_database(env, pg=args.pg, db=args.db, log=out / "setup.log")

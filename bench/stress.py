@@ -33,21 +33,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
-    ROOT,
+from bench.common import (  # noqa: E402  (the repository root must be importable first)
     VENV_BIN,
     Gunicorn,
     add_store_options,
+    bench_begin,
     celery_purge,
-    django_in_process,  # noqa: E402  (the repository root must be importable first)
+    django_in_process,
     free_port,
     fresh_database,
-    header,
     manage,
     parrain_env,
-    require_services,
-    require_venv,
-    results_dir,
     say,
     start,
     stop,
@@ -308,11 +304,7 @@ def file_size(path: Path) -> int:
 
 def main() -> int:
     args = parse_args()
-    require_venv()
-    require_services(pg=args.pg, redis_url=args.redis)
-    header("Parrain stress: signups, conversions, refunds and overrides at once", "bench/stress.py", vars(args))
-    out = results_dir("stress")
-    say(f"logs: {out.relative_to(ROOT)}/")
+    out = bench_begin(args, title="Parrain stress: signups, conversions, refunds and overrides at once", name="stress")
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
     env["CONN_MAX_AGE"] = "60"
     say(f"setting up: fresh database {args.db}, migrate, empty broker db ({args.redis})")
