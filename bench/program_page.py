@@ -16,7 +16,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402  (the repository root must be importable first)
-    ROOT,
     Gunicorn,
     LoadResult,
     add_gunicorn_options,

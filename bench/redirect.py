@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402  (the repository root must be importable first)
     DEFAULT_DB,
-    ROOT,
     Gunicorn,
     LoadResult,
     add_gunicorn_options,
