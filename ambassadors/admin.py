@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from ambassadors.models import Ambassador, AmbassadorCounters, ApiKey, Program, ProgramCounters
 from ambassadors.services import (
     PROGRAM_FIELDS,
+    RATE_FIELDS,
     ambassador_update,
     api_key_revoke,
     api_key_update,
@@ -56,6 +57,8 @@ class ProgramForm(forms.ModelForm):
                 floor_price=data.get("floor_price"),
                 allowed_redirect_hosts=data.get("allowed_redirect_hosts", []),
                 name=data.get("name"),
+                share_message=data.get("share_message"),
+                rates={name: data.get(name) for name in RATE_FIELDS},
             )
         except ParrainError as exc:
             raise _as_validation_error(exc, self) from exc

@@ -25,7 +25,9 @@ class ProgramSerializer(serializers.ModelSerializer):
         fields = [
             "slug", "name", "description", "destination_url", "allowed_redirect_hosts",
             "attribution_window_days", "attribution_model", "hold_period_days", "currency",
-            "base_price", "floor_price", "velocity_limit", "leaderboard_public", "status", "created_at",
+            "base_price", "floor_price", "velocity_limit", "leaderboard_public", "status", "share_message",
+            "influencer_min_clicks", "influencer_max_rate", "ambassador_min_qualified", "ambassador_min_rate",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = ["created_at"]
         extra_kwargs = {
@@ -34,6 +36,10 @@ class ProgramSerializer(serializers.ModelSerializer):
             "velocity_limit": {"min_value": 1, "max_value": 1_000_000},
             "base_price": {"min_value": 0},
             "floor_price": {"min_value": 0},
+            "influencer_min_clicks": {"max_value": 1_000_000_000},
+            "ambassador_min_qualified": {"max_value": 1_000_000_000},
+            "influencer_max_rate": {"min_value": 0, "max_value": 100},
+            "ambassador_min_rate": {"min_value": 0, "max_value": 100},
         }
 
 

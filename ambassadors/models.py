@@ -40,6 +40,15 @@ class Program(models.Model):
     velocity_limit = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
     leaderboard_public = models.BooleanField(default=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    # The message the share buttons prefill before the link; empty means the translated default
+    # ("Join me on <program>:"), which suits most programs in every language.
+    share_message = models.CharField(max_length=280, blank=True)
+    # Reach vs conversion in the analytics: an influencer brings many clicks and converts few of them, an
+    # ambassador converts. Rates are percentages of clicks (bots excluded) that became qualified signups.
+    influencer_min_clicks = models.PositiveIntegerField(default=50)
+    influencer_max_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("2"))
+    ambassador_min_qualified = models.PositiveIntegerField(default=3)
+    ambassador_min_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("10"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,6 +63,11 @@ class Program(models.Model):
             models.CheckConstraint(
                 condition=Q(floor_price__isnull=True) | Q(floor_price__gte=Decimal("0")),
                 name="program_floor_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(influencer_max_rate__gte=0, influencer_max_rate__lte=100)
+                & Q(ambassador_min_rate__gte=0, ambassador_min_rate__lte=100),
+                name="program_label_rates_are_percentages",
             ),
         ]
 

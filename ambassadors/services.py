@@ -353,8 +353,11 @@ def counters_add(
 PROGRAM_FIELDS = (
     "slug", "name", "description", "destination_url", "allowed_redirect_hosts", "attribution_window_days",
     "attribution_model", "hold_period_days", "currency", "base_price", "floor_price", "velocity_limit",
-    "leaderboard_public", "status",
+    "leaderboard_public", "status", "share_message", "influencer_min_clicks", "influencer_max_rate",
+    "ambassador_min_qualified", "ambassador_min_rate",
 )  # fmt: skip
+
+RATE_FIELDS = ("influencer_max_rate", "ambassador_min_rate")
 
 # Amounts are stored with 2 decimal places: a currency with more minor units (BHD, KWD, ...) would have its
 # amounts rounded silently, so such a program is refused rather than kept inexactly.
@@ -368,12 +371,19 @@ def program_check(
     floor_price: Decimal | None,
     allowed_redirect_hosts: Any,
     name: str | None = None,
+    share_message: str | None = None,
+    rates: dict[str, Decimal] | None = None,
 ) -> None:
     """The rules a program's configuration must follow, for the admin and the API alike."""
     from babel.numbers import get_currency_precision, list_currencies
 
     if name is not None:
         plain_text(name, field="name", required=True)
+    if share_message is not None:
+        plain_text(share_message, field="share_message", max_length=280)
+    for field_name, rate in (rates or {}).items():
+        if rate is not None and not Decimal(0) <= Decimal(rate) <= Decimal(100):
+            raise InvalidInput("A percentage between 0 and 100.", field=field_name)
     if currency not in list_currencies():
         raise InvalidInput("Unknown currency: use an ISO 4217 code such as EUR.", field="currency")
     if get_currency_precision(currency) > MAX_CURRENCY_PLACES:
@@ -416,6 +426,8 @@ def program_create(*, actor: Actor, **fields: Any) -> Program:
         floor_price=fields.get("floor_price"),
         allowed_redirect_hosts=fields.get("allowed_redirect_hosts", []),
         name=fields.get("name", ""),
+        share_message=fields.get("share_message"),
+        rates={name: fields[name] for name in RATE_FIELDS if name in fields},
     )
     with constraint_errors_as_invalid_input(Program), transaction.atomic():
         program = Program.objects.create(**fields)
@@ -448,6 +460,8 @@ def program_update(*, program: Program, actor: Actor, **fields: Any) -> Program:
             floor_price=merged["floor_price"],
             allowed_redirect_hosts=merged["allowed_redirect_hosts"],
             name=merged["name"],
+            share_message=merged["share_message"],
+            rates={name: merged[name] for name in RATE_FIELDS},
         )
         for name, value in fields.items():
             setattr(locked, name, value)
