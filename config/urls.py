@@ -12,6 +12,8 @@ from console import api_contests as console_api_contests
 from console import program_views
 from console import urls as console_urls
 from console import views_unsubscribe as console_unsubscribe
+from console.audit import urls as audit_urls
+from console.staff import urls as staff_urls
 from referrals import api as referrals_api
 from referrals import views as referrals_views
 from rewards import api as rewards_api
@@ -80,6 +82,8 @@ urlpatterns = [
     path("r/<str:code>", referrals_views.referral_redirect, name="referral-redirect"),
     path("u/<str:unsubscribe_token>", console_unsubscribe.unsubscribe, name="unsubscribe"),
     *console_urls.urlpatterns,  # spliced, not include()d: the permission table enumerates top-level pages
+    *staff_urls.urlpatterns,
+    *audit_urls.urlpatterns,
     path("health/", health.health, name="health"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

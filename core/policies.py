@@ -176,6 +176,11 @@ def program_scope(principal: Principal) -> int | None:
     return principal.key_program_id if principal.is_api_key else None
 
 
+def may_use_staff_console(principal: Principal) -> Decision:
+    """/staff/: marketing staff (programs, tiers, contests, analytics). Keys never: pages use the session."""
+    return _role(principal, _marketing, "Only marketing staff use the staff console.")
+
+
 def may_create_program(principal: Principal) -> Decision:
     return _role(principal, _marketing, "Only marketing staff create programs.")
 

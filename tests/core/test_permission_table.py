@@ -26,6 +26,12 @@ from referrals.services import conversion_record, signup_record
 from rewards.models import RewardGrant, RewardTier
 from rewards.services import contest_create, tier_create
 from tests.conftest import bearer
+from tests.core import (
+    permission_rows_audit_review,
+    permission_rows_audit_search,
+    permission_rows_staff_analytics,
+    permission_rows_staff_programs,
+)
 from tests.factories import ProgramFactory, UserFactory, enroll, staff_user
 from tests.referrals.helpers import row_counts
 
@@ -118,6 +124,17 @@ TABLE: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("page", "dashboard-qr", "GET"):                (302, 200, 200, 404, 404, 404, 302, 302, 302, 302),
 }  # fmt: skip
 
+# The consoles' rows live beside their pages' owners, one module each, in the same shape as TABLE.
+CONSOLE_ROW_MODULES = (
+    permission_rows_staff_programs,
+    permission_rows_staff_analytics,
+    permission_rows_audit_search,
+    permission_rows_audit_review,
+)
+for _module in CONSOLE_ROW_MODULES:
+    assert not set(_module.ROWS) & set(TABLE), f"{_module.__name__} repeats a row"
+    TABLE.update(_module.ROWS)
+
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("set_language", "POST"): {"language": "fr", "next": "/"},
     ("api-programs", "POST"): {"slug": "new-one", "name": "New", "currency": "EUR"},
@@ -142,6 +159,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("dashboard-link-create", "POST"): {"channel": "instagram"},
     ("dashboard-display-name", "POST"): {"display_name": "Renamed"},
 }
+for _module in CONSOLE_ROW_MODULES:
+    BODIES.update(_module.BODIES)
 
 
 # --- Enumerating the entry points of the running site ------------------------------------------------
@@ -209,7 +228,7 @@ def scene(db, django_capture_on_commit_callbacks) -> dict[str, Any]:
     program for `other_key`."""
     program = ProgramFactory(slug="book-launch", name="The Book Launch")
     ana = enroll(program, "ana@example.com", display_name="Ana")
-    bob = enroll(program, "bob@example.com", display_name="Bob")
+    bob = enroll(program, "bob@example.com", display_name="Bob", code="BOBCODE")
     system = Actor.system("test")
     tier = tier_create(
         program=program, name="One friend", kind=RewardTier.Kind.INDIVIDUAL,
@@ -250,7 +269,7 @@ def scene(db, django_capture_on_commit_callbacks) -> dict[str, Any]:
             "contest_id": contest.pk,
         },
         # What an entry point acts on when it is not the first of its kind: review needs a held signup.
-        "kwargs_of": {"api-signup-review": {"signup_id": held.pk}},
+        "kwargs_of": {"api-signup-review": {"signup_id": held.pk}, "audit-signup-review": {"signup_id": held.pk}},
     }
 
 

@@ -60,6 +60,7 @@ A, U, F, H = ALLOW, UNAUTHENTICATED, FORBIDDEN, HIDDEN
 DECISIONS = {
     "may_list_programs": (U, F, F, A, F, A, F, F, A, A),
     "may_create_program": (U, F, F, A, F, A, F, F, F, F),
+    "may_use_staff_console": (U, F, F, A, F, A, F, F, F, F),
     "may_manage_program": (U, F, F, A, F, A, F, F, A, F),
     "may_manage_contests": (U, F, F, A, F, A, F, F, A, F),
     "may_enroll_ambassador": (U, F, F, A, F, A, A, F, A, F),
@@ -78,7 +79,7 @@ DECISIONS = {
     "may_manage_api_keys": (U, F, F, F, F, A, F, F, F, F),
 }  # fmt: skip
 
-NO_OBJECT = {"may_list_programs", "may_create_program", "may_use_dashboard", "may_read_audit"}
+NO_OBJECT = {"may_list_programs", "may_create_program", "may_use_staff_console", "may_use_dashboard", "may_read_audit"}
 
 
 def _ask(action: str, principal: Principal, ambassador) -> policies.Decision:

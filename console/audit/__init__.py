@@ -1,0 +1,1 @@
+"""/audit/: the admins' console (attribution search and explanation, overrides, fraud review, audit trail)."""

@@ -1,0 +1,1 @@
+"""/staff/: the marketing console (programs, tiers with their preview, contests, analytics)."""
