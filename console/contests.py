@@ -5,6 +5,8 @@ and the standing API all read it; `templates/components/contest.html` renders on
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,6 +43,16 @@ class ContestStanding:
     winners_count: int
     frozen: bool  # the ranking is final: `lines` are the recorded winners
     lines: tuple[StandingLine, ...]
+    # Whose each line is, in the order of `lines`: lets the dashboard find its ambassador's own place. Kept
+    # out of StandingLine, which the public standing API serializes whole: ids are never shown to others.
+    ambassador_ids: tuple[int, ...] = ()
+
+    def rank_of(self, ambassador_id: int) -> int | None:
+        """The ambassador's rank among `lines`, None when they are not among them."""
+        for line, owner in zip(self.lines, self.ambassador_ids, strict=True):
+            if owner == ambassador_id:
+                return line.rank
+        return None
 
     @property
     def time_left(self) -> timedelta:
@@ -60,13 +72,13 @@ def contest_standing(contest: Contest, *, limit: int = 10) -> ContestStanding:
     """
     now = clock.now()
     if contest.frozen_at is not None:
-        winners = contest.winners.select_related("ambassador").order_by("rank")[:limit]
+        winners = list(contest.winners.select_related("ambassador").order_by("rank")[:limit])
         lines = tuple(_line(w.rank, w.ambassador.display_name, w.score, True) for w in winners)
+        owners = tuple(w.ambassador_id for w in winners)
     else:
-        lines = tuple(
-            _line(r.rank, r.display_name, r.score, r.rank <= contest.winners_count)
-            for r in contest_ranking(contest, limit=limit)
-        )
+        ranking = contest_ranking(contest, limit=limit)
+        lines = tuple(_line(r.rank, r.display_name, r.score, r.rank <= contest.winners_count) for r in ranking)
+        owners = tuple(r.ambassador_id for r in ranking)
     return ContestStanding(
         id=contest.pk,
         name=contest.name,
@@ -79,17 +91,28 @@ def contest_standing(contest: Contest, *, limit: int = 10) -> ContestStanding:
         winners_count=contest.winners_count,
         frozen=contest.frozen_at is not None,
         lines=lines,
+        ambassador_ids=owners,
     )
 
 
 def program_contests(program: Program, *, limit: int = 10) -> list[ContestStanding]:
     """The contests a program's page and its ambassadors' dashboard show: those running now, then those
     ended in the last WINNERS_SHOWN_FOR with their winners. 1 query, plus 1 per contest shown."""
+    return contests_shown([program.pk], limit=limit).get(program.pk, [])
+
+
+def contests_shown(program_ids: Iterable[int], *, limit: int = 10) -> dict[int, list[ContestStanding]]:
+    """program_contests for several programs at once (the dashboard's): 1 query, plus 1 per contest shown."""
     now = clock.now()
-    contests = Contest.objects.filter(program=program, starts_at__lte=now, ends_at__gt=now - WINNERS_SHOWN_FOR)
+    contests = Contest.objects.filter(
+        program_id__in=list(program_ids), starts_at__lte=now, ends_at__gt=now - WINNERS_SHOWN_FOR
+    )
     # Running first (those ending soonest on top), then the ended ones, most recent first.
     ordered = sorted(contests, key=lambda c: (c.ends_at <= now, c.ends_at if c.ends_at > now else now - c.ends_at))
-    return [contest_standing(contest, limit=limit) for contest in ordered]
+    shown: dict[int, list[ContestStanding]] = defaultdict(list)
+    for contest in ordered:
+        shown[contest.program_id].append(contest_standing(contest, limit=limit))
+    return dict(shown)
 
 
 def _line(rank: int, name: str, score: int, is_winner: bool) -> StandingLine:

@@ -17,6 +17,7 @@ from django.db.models.functions import RowNumber
 
 from ambassadors.models import Ambassador, Program
 from ambassadors.selectors import ambassadorships_of, programs_listed
+from console.contests import ContestStanding, contests_shown
 from console.selectors import ProgramOverview, Progress, _counters_of, _progress, program_overview
 from referrals.models import Click, Conversion, ReferralLink, Signup
 from rewards.models import RewardGrant, RewardTier
@@ -75,10 +76,19 @@ class ReferralLine:
 
 
 @dataclass(frozen=True)
+class SectionContest:
+    """A contest of the program as its ambassador sees it: the standing, and their own place in it."""
+
+    standing: ContestStanding
+    my_rank: int | None  # None: not among the lines shown (no score yet, or below them)
+
+
+@dataclass(frozen=True)
 class ProgramSection:
     slug: str
     name: str
     currency: str
+    share_message: str  # the program's own words for the share buttons; "" for the default
     code: str
     display_name: str
     link_path: str
@@ -88,6 +98,7 @@ class ProgramSection:
     referrals: tuple[ReferralLine, ...]  # the most recent first, at most REFERRALS_SHOWN
     referrals_total: int
     ladder: ProgramOverview
+    contests: tuple[SectionContest, ...]  # running ones first, then those just ended with their winners
 
     @property
     def subscribers_to_next_drop(self) -> int | None:
@@ -124,7 +135,8 @@ def mask_email(email: str) -> str:
 
 
 def dashboard_sections(user: Any) -> list[ProgramSection]:
-    """The signed-in person's sections: 9 queries, plus program_overview's 5 for each program."""
+    """The signed-in person's sections: 10 queries, plus program_overview's 5 for each program and 1 for each
+    contest shown (console.contests)."""
     ambassadors = list(ambassadorships_of(user).order_by("program__name", "pk"))  # 1
     if not ambassadors:
         return []
@@ -178,11 +190,13 @@ def dashboard_sections(user: Any) -> list[ProgramSection]:
         .annotate(n=Count("id"))
         .values_list("ambassador_id", "n")
     )
+    contests = contests_shown({a.program_id for a in ambassadors})  # 10, and 1 per contest
     return [
         ProgramSection(
             slug=a.program.slug,
             name=a.program.name,
             currency=a.program.currency,
+            share_message=a.program.share_message,
             code=a.code,
             display_name=a.display_name,
             link_path=f"/r/{a.code}",
@@ -192,6 +206,10 @@ def dashboard_sections(user: Any) -> list[ProgramSection]:
             referrals=tuple(referrals.get(a.pk, ())),
             referrals_total=totals.get(a.pk, 0),
             ladder=program_overview(a.program),
+            contests=tuple(
+                SectionContest(standing=standing, my_rank=standing.rank_of(a.pk))
+                for standing in contests.get(a.program_id, ())
+            ),
         )
         for a in ambassadors
     ]

@@ -11,8 +11,6 @@ from allauth.account.adapter import get_adapter
 from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -25,6 +23,7 @@ from ambassadors.services import ambassador_enroll, ambassador_update
 from console.dashboard import dashboard_sections, programs_to_join
 from console.forms import ChannelLinkForm, DisplayNameForm
 from console.login_links import login_link_send, login_link_user
+from console.pages import refused as _refused
 from core import policies
 from core.actors import Actor
 from core.errors import ParrainError
@@ -36,17 +35,6 @@ SUBSCRIBED_KEY = "parrain_subscribed"
 SHARED_KEY = "parrain_shared"
 
 LOGIN_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
-
-
-def _refused(request: HttpRequest, decision: policies.Decision) -> HttpResponse | None:
-    """A page's answer to a refusal: anonymous -> log in, not theirs -> 404, wrong role -> 403."""
-    if decision:
-        return None
-    if decision.outcome is policies.Outcome.UNAUTHENTICATED:
-        return redirect_to_login(request.get_full_path())
-    if decision.outcome is policies.Outcome.HIDDEN:
-        raise Http404(decision.reason)
-    raise PermissionDenied(decision.reason)
 
 
 def _ambassador_get_for_user(request: HttpRequest, slug: str) -> Ambassador:
@@ -90,9 +78,11 @@ def program_join(request: HttpRequest, slug: str) -> HttpResponse:
 # --- The dashboard -----------------------------------------------------------------------------------
 
 
-def _share_links(program_name: str, link: str) -> list[tuple[str, str]]:
-    """Plain share URLs (no third-party script on the page), each with the prefilled message."""
-    message = _("Join me on %(program)s:") % {"program": program_name}
+def _share_links(program_name: str, link: str, share_message: str = "") -> list[tuple[str, str]]:
+    """Plain share URLs (no third-party script on the page), each with the prefilled message: the program's
+    own (Program.share_message), or "Join me on <program>:" in the page's language. Every part is
+    percent-encoded, so a message's quotes, markup or `&` stay inside their parameter."""
+    message = share_message or _("Join me on %(program)s:") % {"program": program_name}
     text = quote(message, safe="")
     with_link = quote(f"{message} {link}", safe="")
     url = quote(link, safe="")
@@ -124,7 +114,7 @@ def _render_dashboard(
                 "section": section,
                 "link": link,
                 "links": [(line, request.build_absolute_uri(line.path)) for line in section.links],
-                "share": _share_links(section.name, link),
+                "share": _share_links(section.name, link, section.share_message),
                 "qr": _qr(link).svg_inline(scale=4, title=_("QR code of your link"), svgclass="qr"),
                 "link_form": forms.get("link") or ChannelLinkForm(auto_id=f"id_{section.slug}_%s"),
                 "name_form": forms.get("name")
@@ -253,5 +243,7 @@ def program_share(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponseRedirect(reverse("program-page", args=[program.slug]))
     link = request.build_absolute_uri(f"/r/{shared.code}")
     return render(
-        request, "console/share.html", {"program": program, "link": link, "share": _share_links(program.name, link)}
+        request,
+        "console/share.html",
+        {"program": program, "link": link, "share": _share_links(program.name, link, program.share_message)},
     )

@@ -4,22 +4,28 @@ rewards and referrals, for their eyes only; and the names others see."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from html import unescape
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from ambassadors.models import Program
 from console.dashboard import mask_email
+from console.views import SHARED_KEY
+from core import clock
 from core.actors import Actor
 from core.models import AuditEvent
 from referrals.models import ReferralLink
 from referrals.services import link_create, signup_record
 from rewards.models import RewardTier
-from rewards.services import tier_create
+from rewards.services import contest_create, contest_freeze, tier_create
 from tests.console.conftest import voucher_tier
 from tests.factories import ProgramFactory, enroll
 from tests.referrals.helpers import browser, visit
@@ -142,6 +148,104 @@ def test_share_buttons_are_plain_links_with_the_prefilled_message(screens):
     assert "<script" not in book
 
 
+def share_hrefs(html: str) -> dict[str, str]:
+    """The share buttons' URLs by service, as the browser reads the attribute."""
+    hrefs = [unescape(h) for h in re.findall(r'<a class="button secondary" href="([^"]+)"', html)]
+    services = {
+        "mailto:": "email", "https://wa.me/": "whatsapp", "https://t.me/": "telegram",
+        "https://twitter.com/": "x", "https://www.linkedin.com/": "linkedin", "https://www.facebook.com/": "facebook",
+    }  # fmt: skip
+    return {name: h for h in hrefs for prefix, name in services.items() if h.startswith(prefix)}
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query if not url.startswith("mailto:") else url.partition("?")[2])
+
+
+def with_share_message(program: Program, message: str) -> None:
+    program.share_message = message
+    program.save(update_fields=["share_message"])
+
+
+def test_share_buttons_carry_the_programs_own_message_percent_encoded(screens):
+    ana = screens["ana"]
+    with_share_message(screens["book"], "Read with me: 20% off!")
+    link = f"http://testserver/r/{ana.code}"
+
+    book = section_html(signed_in(ana.user).get("/dashboard/"), "book-launch")
+    shared = share_hrefs(book)
+
+    assert set(shared) == {"email", "whatsapp", "telegram", "x", "linkedin", "facebook"}
+    assert shared["email"] == (
+        "mailto:?subject=The%20Book%20Launch&body=Read%20with%20me%3A%2020%25%20off%21%20http%3A%2F%2Ftestserver%2Fr%2F"
+        + ana.code
+    )
+    assert shared["whatsapp"] == f"https://wa.me/?text=Read%20with%20me%3A%2020%25%20off%21%20{quote(link, safe='')}"
+    assert shared["x"] == (
+        f"https://twitter.com/intent/tweet?text=Read%20with%20me%3A%2020%25%20off%21&url={quote(link, safe='')}"
+    )
+    assert query_of(shared["telegram"]) == {"url": [link], "text": ["Read with me: 20% off!"]}
+    assert "Join me on" not in " ".join(shared.values())
+
+
+def test_share_buttons_fall_back_to_the_translated_default_when_the_message_is_empty(screens):
+    ana = screens["ana"]
+    with_share_message(screens["book"], "")
+    link = f"http://testserver/r/{ana.code}"
+    client = signed_in(ana.user)
+
+    english = share_hrefs(section_html(client.get("/dashboard/"), "book-launch"))
+    french = share_hrefs(section_html(client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="fr"), "book-launch"))
+
+    assert query_of(english["email"]) == {
+        "subject": ["The Book Launch"],
+        "body": [f"Join me on The Book Launch: {link}"],
+    }
+    assert query_of(english["whatsapp"]) == {"text": [f"Join me on The Book Launch: {link}"]}
+    assert query_of(english["x"]) == {"text": ["Join me on The Book Launch:"], "url": [link]}
+    assert "Join me on" not in french["x"]  # the default speaks the page's language
+    assert query_of(french["x"])["url"] == [link]
+
+
+HOSTILE = 'Say "yes" <script>alert(1)</script> & win=1 \' <b>now</b>'
+
+
+def test_a_hostile_share_message_stays_encoded_in_its_parameter_and_escaped_in_the_page(screens):
+    ana = screens["ana"]
+    with_share_message(screens["book"], HOSTILE)
+    link = f"http://testserver/r/{ana.code}"
+
+    book = section_html(signed_in(ana.user).get("/dashboard/"), "book-launch")
+    shared = share_hrefs(book)
+
+    assert "<script>alert(1)" not in book and "<b>now" not in book
+    raw = re.findall(r'<a class="button secondary" href="([^"]+)"', book)
+    assert all(not re.search(r"[<>\"' ]", href) for href in raw), raw  # nothing that could leave the attribute
+    assert all("&amp;" in href for href in raw if "&" in href)  # the separators are escaped for HTML
+    # The message comes back whole from its own parameter: its "&" and "=" added no parameter.
+    assert query_of(shared["x"]) == {"text": [HOSTILE], "url": [link]}
+    assert query_of(shared["telegram"]) == {"url": [link], "text": [HOSTILE]}
+    assert query_of(shared["whatsapp"]) == {"text": [f"{HOSTILE} {link}"]}
+    assert query_of(shared["email"]) == {"subject": ["The Book Launch"], "body": [f"{HOSTILE} {link}"]}
+    assert "%3Cscript%3Ealert%281%29%3C%2Fscript%3E%20%26%20win%3D1" in shared["x"]
+
+
+def test_the_share_it_too_page_uses_the_programs_message_too(program):
+    with_share_message(program, HOSTILE)
+    friend = enroll(program, "zoe@example.org")
+    client = Client()
+    session = client.session
+    session[SHARED_KEY] = {str(program.pk): friend.pk}
+    session.save()
+
+    html = client.get(f"/p/{program.slug}/share").content.decode()
+    shared = share_hrefs(html)
+
+    assert "<script>alert(1)" not in html
+    assert query_of(shared["x"]) == {"text": [HOSTILE], "url": [f"http://testserver/r/{friend.code}"]}
+    assert query_of(shared["email"])["body"] == [f"{HOSTILE} http://testserver/r/{friend.code}"]
+
+
 def test_the_qr_code_is_inline_and_downloadable_by_its_owner(screens):
     ana = screens["ana"]
     client = signed_in(ana.user)
@@ -232,6 +336,108 @@ def test_the_collective_ladder_shows_the_price_the_next_drop_and_the_milestones(
     assert "Price now: €19.00" in book
     assert "1 more subscriber and the price drops for everyone." in book
     assert re.search(r"\d{2}/\d{2}/\d{4}: \d+ subscribers, the price dropped to €19.00", book)
+
+
+# --- contests -----------------------------------------------------------------------------------------
+
+
+def running_contest(program: Program, name: str = "March prize", **fields: Any) -> Any:
+    """A contest that began yesterday (the scene's signups count) and ends in six days and an hour."""
+    return contest_create(
+        program=program, actor=SYSTEM, name=name, prize_text="A signed first edition",
+        starts_at=clock.now() - timedelta(days=1), ends_at=clock.now() + timedelta(days=6, hours=1), **fields,
+    )  # fmt: skip
+
+
+def contest_html(section: str, contest_id: int) -> str:
+    match = re.search(
+        rf'<section class="card contest" aria-labelledby="contest-{contest_id}-title">.*?</section>', section, re.S
+    )
+    assert match, f"no contest {contest_id} in the section"
+    return match.group(0)
+
+
+def ranking_rows(contest: str) -> list[tuple[str, str]]:
+    """(the row's class attribute, its words) for each line of the ranking."""
+    return [
+        (cls or "", text_of(row))
+        for cls, row in re.findall(r'<tr(?: class="([^"]*)")?>(.*?)</tr>', contest.split("<tbody>")[1], re.S)
+    ]
+
+
+def test_a_running_contest_shows_its_ranking_and_time_left_with_the_ambassadors_own_line(screens):
+    march = running_contest(screens["book"])
+
+    book = section_html(signed_in(screens["ana"].user).get("/dashboard/"), "book-launch")
+    contest = contest_html(book, march.pk)
+    words = text_of(contest)
+
+    assert f'<h3 id="contest-{march.pk}-title">March prize</h3>' in contest  # under the program's <h2>
+    assert "Prize A signed first edition" in words
+    assert "Time left: 6 days" in words  # text_of folds the no-break space
+    # Ana first with her two qualified friends (the held one does not count), Bob second.
+    assert ranking_rows(contest) == [("contest-winner contest-mine", "1 Ana (you) 2"), ("", "2 Bob 1")]
+    assert "You are number 1." in words
+
+
+def test_each_ambassador_sees_their_own_line_highlighted_and_only_their_programs_contests(screens):
+    march = running_contest(screens["book"])
+    summer = running_contest(screens["summer"], "Summer prize")
+
+    page = signed_in(screens["bob"].user).get("/dashboard/")
+    contest = contest_html(section_html(page, "book-launch"), march.pk)
+
+    assert ranking_rows(contest) == [("contest-winner ", "1 Ana 2"), ("contest-mine", "2 Bob (you) 1")]
+    assert "You are number 2." in text_of(contest)
+    assert f"contest-{summer.pk}-title" not in page.content.decode()
+
+
+def test_an_ambassador_not_in_the_ranking_is_told_so(screens, django_capture_on_commit_callbacks):
+    march = running_contest(screens["book"])
+    carl = enroll(screens["book"], "carl@example.com", display_name="Carl")
+
+    contest = contest_html(section_html(signed_in(carl.user).get("/dashboard/"), "book-launch"), march.pk)
+
+    assert "contest-mine" not in contest and "(you)" not in contest
+    assert "You are not in this ranking yet." in text_of(contest)
+
+
+def test_after_the_freeze_the_winners_stay_with_the_ambassadors_own_line(screens):
+    march = contest_create(
+        program=screens["book"], actor=SYSTEM, name="March prize", prize_text="A signed first edition",
+        starts_at=clock.now() - timedelta(days=1), ends_at=clock.now() + timedelta(hours=1), winners_count=2,
+    )  # fmt: skip
+
+    with time_machine.travel(clock.now() + timedelta(hours=2), tick=False):
+        contest_freeze(contest_id=march.pk)
+        page = signed_in(screens["bob"].user).get("/dashboard/")
+    contest = contest_html(section_html(page, "book-launch"), march.pk)
+
+    assert "The ranking is final." in text_of(contest) and "<caption>Winners</caption>" in contest
+    assert ranking_rows(contest) == [("contest-winner ", "1 Ana 2"), ("contest-winner contest-mine", "2 Bob (you) 1")]
+    assert "You are number 2." in text_of(contest)
+
+
+def test_a_contest_that_has_not_started_is_not_shown(screens):
+    later = contest_create(
+        program=screens["book"], actor=SYSTEM, name="Next month", prize_text="A mug",
+        starts_at=clock.now() + timedelta(days=3), ends_at=clock.now() + timedelta(days=30),
+    )  # fmt: skip
+
+    html = signed_in(screens["ana"].user).get("/dashboard/").content.decode()
+
+    assert f"contest-{later.pk}-title" not in html
+
+
+def test_names_in_a_contest_ranking_show_as_text(screens):
+    ana = screens["ana"]
+    signed_in(ana.user).post("/dashboard/book-launch/name", {"display_name": "<script>alert(1)</script>"})
+    march = running_contest(screens["book"])
+
+    contest = contest_html(section_html(signed_in(ana.user).get("/dashboard/"), "book-launch"), march.pk)
+
+    assert "<script>alert(1)</script>" not in contest
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; <strong" in contest
 
 
 def test_without_an_ambassadorship_the_dashboard_offers_programs_to_join(outsider):
@@ -334,12 +540,20 @@ def _ambassador_with(n: int, slug: str, django_capture_on_commit_callbacks: Any)
     return ambassador
 
 
+@pytest.mark.parametrize("contest", [False, True], ids=["no-contest", "a-running-contest"])
 def test_the_dashboard_costs_the_same_queries_with_one_or_many_links_referrals_and_rewards(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, contest
 ):
     one = _ambassador_with(1, "one", django_capture_on_commit_callbacks)
     many = _ambassador_with(6, "many", django_capture_on_commit_callbacks)
+    if contest:  # its ranking lists everybody who scored: 1 and 6 qualified friends
+        for ambassador in (one, many):
+            running_contest(ambassador.program)
 
-    # 2 the session and the user; 9 dashboard_sections (ambassadorships, channel links, clicks, signups and
-    # purchases per link, grants, tiers, the recent referrals, their total); 5 the program's price ladder.
-    assert _dashboard_queries(one.user) == _dashboard_queries(many.user) == 2 + 9 + 5
+    # 2 the session and the user; 1 the user's groups (the header's console links, console/context.py);
+    # 9 dashboard_sections (ambassadorships, channel links, clicks, signups and purchases per link, grants,
+    # tiers, the recent referrals, their total); 5 the program's price ladder; 1 the contests shown of all
+    # the person's programs at once (constant: asked even when there is none), and 1 more per contest
+    # shown, its ranking (however many ambassadors, signups or purchases it ranks).
+    contests = 1 + (1 if contest else 0)
+    assert _dashboard_queries(one.user) == _dashboard_queries(many.user) == 2 + 1 + 9 + 5 + contests

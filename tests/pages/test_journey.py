@@ -3,12 +3,14 @@ copies their link, three friends subscribe through it, the third takes their own
 page, and the ambassador sees three qualified friends, the voucher unlocked and the price one step down.
 
 The QR code of the link is decoded from a screenshot with zxing-cpp; a display name made of markup shows
-as text. Console errors (CSP violations included) fail the test.
+as text; the language switch turns the dashboard and the program page French, prices written "19,00 €".
+Console errors (CSP violations included) fail the test.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
 import zlib
 from decimal import Decimal
@@ -210,6 +212,29 @@ def test_an_ambassador_shares_three_friends_subscribe_and_the_rewards_follow(liv
     cache.clear()  # the program page may keep its leaderboard for a few seconds: show the new name now
     program_page.reload()
     assert "<script>alert(1)</script>" in program_page.locator("main").inner_text()
+
+    # When she switches to French with the language switch at the foot of her dashboard
+    ana.goto(f"{live_server.url}/dashboard/")
+    ana.get_by_label("Language").select_option("fr")
+    ana.get_by_role("button", name="Change").click()
+    ana.wait_for_url(f"{live_server.url}/dashboard/")
+
+    # Then her dashboard speaks French, and writes the price the French way
+    assert ana.locator("html").get_attribute("lang") == "fr"
+    assert ana.get_by_role("heading", level=1).inner_text() == "Votre tableau de bord"
+    section = ana.locator("#program-launch")
+    for heading in ("Vos liens", "Le prix pour tout le monde", "Vos récompenses"):
+        assert section.get_by_role("heading", name=heading, exact=True).is_visible()
+    assert section.get_by_label("Votre lien de parrainage").input_value() == link
+    assert re.fullmatch(r"Prix actuel\s:\s19,00\s€", section.locator(".ladder-now").inner_text().strip())
+    # And so does the program page, in the same browser (the choice is kept)
+    program_page.goto(f"{live_server.url}/p/launch/")
+    assert program_page.locator("html").get_attribute("lang") == "fr"
+    assert program_page.get_by_role("heading", name="Ce que reçoivent les ambassadeurs").is_visible()
+    assert program_page.get_by_role("heading", name="Prix communautaire").is_visible()
+    assert program_page.get_by_role("heading", name="Meilleurs ambassadeurs").is_visible()
+    assert re.fullmatch(r"19,00\s€", program_page.locator("#current-price").inner_text().strip())
+    assert re.fullmatch(r"20,00\s€", program_page.locator(".ladder .price s").inner_text().strip())
 
     assert errors == []
     ana_context.close()
