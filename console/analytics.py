@@ -1,0 +1,735 @@
+"""The staff console's analytics of one program over a chosen period: typed read models computed by the
+database (aggregates, window functions, UTC date truncation), never by looping over signups in Python.
+
+What "in the period" means, for every figure (the period runs from `first` 00:00 UTC to the end of
+`last`, 24:00 UTC):
+- clicks: human clicks (bots excluded) made in the period;
+- signups, qualified, walk-ins, the daily and weekly series, the 80/20 question and reach: signups created
+  in the period; "qualified" is the status qualified (held for review and rejected ones excluded);
+- conversions: approved purchases that occurred in the period; pending and refunded (reversed) ones are
+  excluded. In the funnel, only purchases of the period's qualified referred signups count (the funnel
+  follows one cohort); in the value table, purchases of recruits who signed up at any time count;
+- cohorts: ambassadors who joined in the period (active or not today), grouped by UTC month, with the
+  qualified signups of the period they referred (a signup is credited to an ambassador who exists, so
+  these are all their qualified referrals from joining to the period's end, but for an older signup an
+  admin reassigned to them).
+Rates are percents, Decimal rounded to one place (None where the denominator is zero). Money is Decimal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, cast
+
+from django.db import connection
+from django.db.models import (
+    Count,
+    DecimalField,
+    Q,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncDate
+
+from ambassadors.models import Ambassador, Program
+from referrals.models import Click, Conversion, Signup
+from rewards.models import Milestone
+
+QUALIFIED = Signup.Status.QUALIFIED
+APPROVED = Conversion.Status.APPROVED
+# The top share of ambassadors the 80/20 question is about, in percent.
+TOP_PERCENT = 20
+MONEY: DecimalField[Any, Any] = DecimalField(max_digits=16, decimal_places=2)
+ZERO = Decimal("0.00")
+
+
+def percent(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
+    """part / whole as a percent rounded to one place, or None when whole is zero (nothing to divide by)."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days, `first` to `last` included."""
+
+    first: date
+    last: date
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.first, time.min, tzinfo=UTC)
+
+    @property
+    def until(self) -> datetime:
+        """The end, excluded: midnight after `last`."""
+        return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @classmethod
+    def last_days(cls, days: int, *, today: date) -> Period:
+        return cls(first=today - timedelta(days=days - 1), last=today)
+
+    def q(self, field: str) -> Q:
+        return Q(**{f"{field}__gte": self.since, f"{field}__lt": self.until})
+
+
+# --- Signups per day: one pass over the period's signups serves the funnel, the days and the weeks --------
+
+
+@dataclass(frozen=True)
+class SignupDay:
+    day: date
+    signups: int  # every signup created that day
+    qualified: int
+    referred: int  # with an ambassador, whatever their status
+    referred_qualified: int
+    walk_ins: int  # without an ambassador, whatever their status
+    walk_ins_qualified: int
+
+
+def signup_days(program: Program, period: Period) -> tuple[SignupDay, ...]:
+    """The days of the period that had signups, counted by the database (UTC days): 1 query."""
+    referred, walk_in, qualified = Q(ambassador__isnull=False), Q(ambassador__isnull=True), Q(status=QUALIFIED)
+    rows = (
+        Signup.objects.filter(period.q("created_at"), program=program)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(
+            signups=Count("pk"),
+            qualified=Count("pk", filter=qualified),
+            referred=Count("pk", filter=referred),
+            referred_qualified=Count("pk", filter=referred & qualified),
+            walk_ins=Count("pk", filter=walk_in),
+            walk_ins_qualified=Count("pk", filter=walk_in & qualified),
+        )
+        # No ORDER BY: grouping by hashing beats sorting 750,000 rows; the few hundred days are sorted here.
+        .order_by()
+        .values_list("day", "signups", "qualified", "referred", "referred_qualified", "walk_ins", "walk_ins_qualified")
+    )
+    return tuple(SignupDay(*row) for row in sorted(rows))
+
+
+# --- The funnel --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    step: str  # clicks, signups, qualified, converted
+    count: int
+    rate: Decimal | None  # percent of the step before; None for the first step or a zero before it
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """Referred signups followed from the click to the purchase. Walk-ins (no ambassador) are outside the
+    funnel and counted apart. Signups can outnumber clicks: a code typed at signup needs no click."""
+
+    clicks: int
+    signups: int  # referred signups created in the period, whatever their status
+    qualified: int
+    converted: int  # of those qualified, how many made an approved purchase in the period
+    walk_ins: int  # signups of the period without an ambassador
+    approved_conversions: int  # the approved purchases of the converted signups in the period
+    revenue: Decimal
+    currency: str
+    steps: tuple[FunnelStep, ...]
+
+
+@dataclass(frozen=True)
+class FunnelSales:
+    """The approved purchases made in the period by the period's qualified referred signups."""
+
+    converted: int  # how many of those signups bought
+    approved_conversions: int
+    revenue: Decimal
+
+
+def funnel_sales(program: Program, period: Period) -> FunnelSales:
+    """1 query (`ambassadors_overview` computes the same in its pass over the period's sales)."""
+    sales = Conversion.objects.filter(
+        period.q("occurred_at"),
+        period.q("signup__created_at"),
+        program=program,
+        status=APPROVED,
+        signup__ambassador__isnull=False,
+        signup__status=QUALIFIED,
+    ).aggregate(
+        converted=Count("signup", distinct=True),
+        n=Count("pk"),
+        revenue=Coalesce(Sum("amount"), Value(ZERO), output_field=MONEY),
+    )
+    return FunnelSales(converted=sales["converted"], approved_conversions=sales["n"], revenue=sales["revenue"])
+
+
+def funnel(
+    program: Program,
+    period: Period,
+    *,
+    days: Sequence[SignupDay] | None = None,
+    clicks: int | None = None,
+    sales: FunnelSales | None = None,
+) -> Funnel:
+    """3 queries; none when given the period's `signup_days`, human clicks and sales (program_analytics has them)."""
+    if clicks is None:
+        clicks = Click.objects.filter(period.q("created_at"), program=program, is_bot=False).count()
+    if days is None:
+        days = signup_days(program, period)
+    if sales is None:
+        sales = funnel_sales(program, period)
+    signups = sum(d.referred for d in days)
+    qualified = sum(d.referred_qualified for d in days)
+    sequence = [("clicks", clicks), ("signups", signups), ("qualified", qualified), ("converted", sales.converted)]
+    steps = tuple(
+        FunnelStep(step=name, count=count, rate=None if i == 0 else percent(count, sequence[i - 1][1]))
+        for i, (name, count) in enumerate(sequence)
+    )
+    return Funnel(
+        clicks=clicks,
+        signups=signups,
+        qualified=qualified,
+        converted=sales.converted,
+        walk_ins=sum(d.walk_ins for d in days),
+        approved_conversions=sales.approved_conversions,
+        revenue=sales.revenue,
+        currency=program.currency,
+        steps=steps,
+    )
+
+
+# --- New subscribers per day, with the collective ladder's milestones ---------------------------------
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    signups: int  # every signup of the program created that day (walk-ins, held and rejected included)
+    qualified: int
+
+
+@dataclass(frozen=True)
+class MilestonePoint:
+    day: date
+    reached_at: datetime
+    tier: str
+    occurrence: int
+    count_at: int
+    price_after: Decimal | None
+
+
+@dataclass(frozen=True)
+class DailySubscribers:
+    days: tuple[DayPoint, ...]  # every day of the period, zero where nobody signed up
+    milestones: tuple[MilestonePoint, ...]  # reached in the period, in order
+
+
+# A ladder has a step per few subscribers; more milestones than this in one period would not be readable.
+MILESTONES_SHOWN = 500
+
+
+def daily_subscribers(program: Program, period: Period, *, days: Sequence[SignupDay] | None = None) -> DailySubscribers:
+    """2 queries (1 given the period's `signup_days`). Days are UTC days."""
+    by_day = {d.day: d for d in (signup_days(program, period) if days is None else days)}
+    points = tuple(
+        DayPoint(day=day, signups=by_day[day].signups, qualified=by_day[day].qualified)
+        if day in by_day
+        else DayPoint(day=day, signups=0, qualified=0)
+        for day in (period.first + timedelta(days=n) for n in range(period.days))
+    )
+    milestones = tuple(
+        MilestonePoint(
+            day=reached_at.astimezone(UTC).date(),
+            reached_at=reached_at,
+            tier=tier,
+            occurrence=occurrence,
+            count_at=count_at,
+            price_after=price_after,
+        )
+        for reached_at, tier, occurrence, count_at, price_after in Milestone.objects.filter(
+            period.q("reached_at"), program=program
+        )
+        .order_by("reached_at", "pk")
+        .values_list("reached_at", "tier__name", "occurrence", "count_at", "price_after")[:MILESTONES_SHOWN]
+    )
+    return DailySubscribers(days=points, milestones=milestones)
+
+
+# --- Where subscribers come from, per ISO week --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    week: date  # its Monday
+    iso_year: int
+    iso_week: int
+    referred: int  # qualified signups brought by an ambassador
+    walk_ins: int  # qualified signups without an ambassador
+    referred_share: Decimal | None  # percent of the week's qualified signups
+
+
+def weekly_sources(
+    program: Program, period: Period, *, days: Sequence[SignupDay] | None = None
+) -> tuple[WeekPoint, ...]:
+    """Qualified signups of the period per ISO week (Monday to Sunday, UTC), referred vs walk-ins: the days
+    counted by the database (`signup_days`, 1 query unless given) added up per week. The first and last
+    weeks hold only their days inside the period."""
+    by_week: dict[date, tuple[int, int]] = {}
+    for d in signup_days(program, period) if days is None else days:
+        monday = d.day - timedelta(days=d.day.weekday())
+        referred, walk_ins = by_week.get(monday, (0, 0))
+        by_week[monday] = (referred + d.referred_qualified, walk_ins + d.walk_ins_qualified)
+    monday = period.first - timedelta(days=period.first.weekday())
+    points = []
+    while monday <= period.last:
+        referred, walk_ins = by_week.get(monday, (0, 0))
+        iso = monday.isocalendar()
+        points.append(
+            WeekPoint(
+                week=monday,
+                iso_year=iso.year,
+                iso_week=iso.week,
+                referred=referred,
+                walk_ins=walk_ins,
+                referred_share=percent(referred, referred + walk_ins),
+            )
+        )
+        monday += timedelta(days=7)
+    return tuple(points)
+
+
+# --- The 80/20 question -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    percentile: Decimal  # the top this percent of ambassadors...
+    share: Decimal  # ...brought this percent of the qualified referred signups
+
+
+@dataclass(frozen=True)
+class Pareto:
+    """Who brings the qualified referred signups of the period.
+
+    The ambassadors counted are all the program's active ambassadors (is_active), including those who brought
+    nobody; they are ranked by the qualified signups of the period they referred. The top 20% are the first
+    ceil(0.2 × that number) of them (at least one when there is anyone). `top_share` is their part of the
+    qualified signups the active ambassadors referred. The curve gives, for each whole percentile p of
+    ambassadors (the first ceil(p × n / 100) of them), the share they brought, from (0, 0) to (100, 100).
+    """
+
+    ambassadors: int
+    top_count: int
+    referred_qualified: int
+    top_qualified: int
+    top_share: Decimal | None  # None when nobody was referred
+    curve: tuple[ParetoPoint, ...]
+
+    @property
+    def deciles(self) -> tuple[ParetoPoint, ...]:
+        """The curve at 10 %, 20 %... 100 % (what a table beside the chart can show)."""
+        return tuple(point for point in self.curve if point.percentile and point.percentile % 10 == 0)
+
+
+# --- The viral coefficient per monthly cohort ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CohortPoint:
+    month: date  # the first of the month
+    joined: int  # ambassadors who joined that month (inside the period), active or not today
+    qualified: int  # qualified signups of the period they referred (all came after they joined)
+    k: Decimal | None  # qualified ÷ joined, two places; None when nobody joined
+
+
+def cohorts(program: Program, period: Period) -> tuple[CohortPoint, ...]:
+    """K per month of joining, for every month the period touches (its first and last months partly): 1 query
+    (see `ambassadors_overview`)."""
+    return ambassadors_overview(program, period, value_limit=0, reach_limit=0).cohorts
+
+
+def _month_start(value: Any) -> date:
+    # PostgreSQL gives the truncated moment as a datetime, SQLite as text.
+    return value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
+
+
+def _cohort_points(period: Period, by_month: dict[date, tuple[int, int]]) -> tuple[CohortPoint, ...]:
+    points = []
+    month = period.first.replace(day=1)
+    while month <= period.last:
+        joined, qualified = by_month.get(month, (0, 0))
+        k = (Decimal(qualified) / joined).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if joined else None
+        points.append(CohortPoint(month=month, joined=joined, qualified=qualified, k=k))
+        month = (month + timedelta(days=32)).replace(day=1)
+    return tuple(points)
+
+
+# --- Per ambassador: value brought vs own spend, reach vs conversion, and the 80/20 ranking -------------
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    ambassador_id: int
+    code: str
+    display_name: str
+    email: str
+    qualified_recruits: int  # qualified signups they referred, created in the period
+    recruit_conversions: int  # approved purchases in the period of their qualified recruits (of any date)
+    recruit_revenue: Decimal
+    own_conversions: int  # approved purchases in the period of their own signup (their own e-mail)
+    own_spend: Decimal
+
+
+@dataclass(frozen=True)
+class ReachRow:
+    ambassador_id: int
+    code: str
+    display_name: str
+    clicks: int  # human clicks in the period
+    qualified: int  # qualified signups they referred, created in the period
+    rate: Decimal | None  # qualified ÷ clicks, percent; None without clicks
+    label: str  # "influencer", "ambassador" or ""
+
+
+@dataclass(frozen=True)
+class Reach:
+    rows: tuple[ReachRow, ...]  # the most clicked first, at most the limit asked
+    ambassadors: int  # every ambassador of the program
+    influencers: int
+    converters: int  # labelled "ambassador"
+
+
+@dataclass(frozen=True)
+class AmbassadorsOverview:
+    value: tuple[ValueRow, ...]
+    reach: Reach
+    pareto: Pareto
+    cohorts: tuple[CohortPoint, ...]
+    clicks: int  # the period's human clicks, all ambassadors of the program together
+    funnel_sales: FunnelSales
+
+
+INFLUENCER = "influencer"
+AMBASSADOR = "ambassador"
+VALUE_ORDER = "recruit_revenue DESC, qualified DESC, recruit_conversions DESC, id"
+REACH_ORDER = "clicks DESC, qualified DESC, id"
+PARETO_ORDER = "qualified DESC, id"
+
+
+def _ambassador_stats(program: Program, period: Period) -> tuple[str, dict[str, Any]]:
+    """(SQL, params) of `WITH ... labelled AS (...)`: every ambassador of the program with what the period
+    brought, each source read once and grouped by the database (then hash-joined to the ambassadors):
+
+    - clicks: human clicks in the period; qualified: qualified signups they referred, created in the period;
+    - recruit_conversions, recruit_revenue: approved purchases in the period of their qualified recruits;
+    - own_conversions, own_spend: approved purchases in the period of the program's signup whose canonical
+      mailbox is the ambassador's, whatever that signup's status (a purchase refused as self-referral is still
+      money spent);
+    - label, with the program's thresholds, rates compared exactly (qualified × 100 against rate × clicks:
+      no rounding, no division by zero):
+      influencer: clicks >= influencer_min_clicks, at least one click, and qualified/clicks < influencer_max_rate %;
+      ambassador: qualified >= ambassador_min_qualified and qualified/clicks >= ambassador_min_rate %; with no
+      click at all the qualified signups came through typed codes: the rate is undefined and counts as met;
+      otherwise "". The influencer rule is checked first.
+    """
+    # The month of joining in UTC, as the database spells it; its positional parameters named like the others.
+    month_sql, month_values = cast(
+        tuple[str, tuple[Any, ...]], connection.ops.datetime_trunc_sql("month", "a.created_at", (), "UTC")
+    )
+    month_params = {f"month_{i}": value for i, value in enumerate(month_values)}
+    month = month_sql % tuple(f"%({name})s" for name in month_params)
+    t = {
+        "ambassador": Ambassador._meta.db_table,
+        "click": Click._meta.db_table,
+        "signup": Signup._meta.db_table,
+        "conversion": Conversion._meta.db_table,
+    }
+    sql = f"""
+        WITH clicks AS (
+            SELECT ambassador_id, COUNT(*) AS n FROM {t["click"]}
+            WHERE program_id = %(program)s AND is_bot = %(false)s AND created_at >= %(since)s AND created_at < %(until)s
+            GROUP BY ambassador_id
+        ), recruits AS (
+            SELECT ambassador_id, COUNT(*) AS n FROM {t["signup"]}
+            WHERE program_id = %(program)s AND status = %(qualified)s AND ambassador_id IS NOT NULL
+              AND created_at >= %(since)s AND created_at < %(until)s
+            GROUP BY ambassador_id
+        ), sales AS (
+            SELECT c.signup_id, c.amount, s.ambassador_id, s.status AS signup_status,
+                   s.created_at AS signup_created_at, s.email_canonical
+            FROM {t["conversion"]} c JOIN {t["signup"]} s ON s.id = c.signup_id
+            WHERE c.program_id = %(program)s AND c.status = %(approved)s
+              AND c.occurred_at >= %(since)s AND c.occurred_at < %(until)s
+        ), recruit_sales AS (
+            SELECT ambassador_id, COUNT(*) AS n, SUM(amount) AS amount FROM sales
+            WHERE signup_status = %(qualified)s AND ambassador_id IS NOT NULL
+            GROUP BY ambassador_id
+        ), own_sales AS (
+            SELECT a.id AS ambassador_id, COUNT(*) AS n, SUM(sales.amount) AS amount
+            FROM sales
+            JOIN {t["ambassador"]} a ON a.program_id = %(program)s AND a.email_canonical = sales.email_canonical
+            GROUP BY a.id
+        ), stats AS (
+            SELECT a.id, a.code, a.display_name, a.email, a.is_active, {month} AS month,
+                   (a.created_at >= %(since)s AND a.created_at < %(until)s) AS cohort,
+                   COALESCE(k.n, 0) AS clicks, COALESCE(r.n, 0) AS qualified,
+                   COALESCE(rs.n, 0) AS recruit_conversions, COALESCE(rs.amount, 0) AS recruit_revenue,
+                   COALESCE(o.n, 0) AS own_conversions, COALESCE(o.amount, 0) AS own_spend
+            FROM {t["ambassador"]} a
+            LEFT JOIN clicks k ON k.ambassador_id = a.id
+            LEFT JOIN recruits r ON r.ambassador_id = a.id
+            LEFT JOIN recruit_sales rs ON rs.ambassador_id = a.id
+            LEFT JOIN own_sales o ON o.ambassador_id = a.id
+            WHERE a.program_id = %(program)s
+        ), labelled AS (
+            SELECT stats.*, CASE
+                WHEN clicks >= %(influencer_min_clicks)s AND clicks > 0
+                     AND qualified * 100 < %(influencer_max_rate)s * clicks THEN %(influencer)s
+                WHEN qualified >= %(ambassador_min_qualified)s
+                     AND (clicks = 0 OR qualified * 100 >= %(ambassador_min_rate)s * clicks) THEN %(ambassador)s
+                ELSE '' END AS label
+            FROM stats
+        )
+    """  # noqa: S608 (table names from the models; every value is a parameter)
+    moment = connection.ops.adapt_datetimefield_value  # as the ORM would pass it (naive UTC text on SQLite)
+    params = {
+        "program": program.pk,
+        "false": False,
+        "since": moment(period.since),
+        "until": moment(period.until),
+        "qualified": QUALIFIED,
+        "approved": APPROVED,
+        "influencer_min_clicks": program.influencer_min_clicks,
+        "influencer_max_rate": program.influencer_max_rate,
+        "ambassador_min_qualified": program.ambassador_min_qualified,
+        "ambassador_min_rate": program.ambassador_min_rate,
+        "influencer": INFLUENCER,
+        "ambassador": AMBASSADOR,
+        **month_params,
+    }
+    return sql, params
+
+
+def _money(value: Any) -> Decimal:
+    # PostgreSQL gives Decimal; SQLite may give an int or a float for a sum: back to cents, never float.
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+def ambassadors_overview(
+    program: Program, period: Period, *, value_limit: int, reach_limit: int
+) -> AmbassadorsOverview:
+    """The value ranking's first `value_limit`, reach's `reach_limit` most clicked, the label counts, and the
+    80/20 figures: 1 query. The database ranks every ambassador with window functions and returns only the
+    rows asked for and those the 80/20 curve needs (at most about 100), however many ambassadors there are.
+
+    80/20: the ambassadors counted are all the program's active ambassadors (is_active), those who brought
+    nobody included, ranked by the qualified signups of the period they referred (ties by id). The top 20 %
+    are the first ceil(0.2 × their number); the curve gives, for each whole percentile p, the share of those
+    signups brought by the first ceil(p × number / 100).
+    """
+    stats, params = _ambassador_stats(program, period)
+    # The funnel's purchases: those of the period's qualified referred signups.
+    funnel_sales = (
+        "signup_status = %(qualified)s AND ambassador_id IS NOT NULL"
+        " AND signup_created_at >= %(since)s AND signup_created_at < %(until)s"
+    )
+    sql = f"""{stats}, ranked AS (
+            SELECT labelled.*,
+                   ROW_NUMBER() OVER (ORDER BY {VALUE_ORDER}) AS value_rank,
+                   ROW_NUMBER() OVER (ORDER BY {REACH_ORDER}) AS reach_rank,
+                   ROW_NUMBER() OVER (PARTITION BY is_active ORDER BY {PARETO_ORDER}) AS pareto_rank,
+                   SUM(qualified) OVER (PARTITION BY is_active ORDER BY {PARETO_ORDER} ROWS UNBOUNDED PRECEDING)
+                       AS pareto_cumulative,
+                   SUM(qualified) OVER (PARTITION BY is_active) AS pareto_total,
+                   COUNT(*) OVER (PARTITION BY is_active) AS pareto_n,
+                   COUNT(*) OVER () AS ambassadors,
+                   SUM(CASE WHEN label = %(influencer)s THEN 1 ELSE 0 END) OVER () AS influencers,
+                   SUM(CASE WHEN label = %(ambassador)s THEN 1 ELSE 0 END) OVER () AS converters,
+                   SUM(clicks) OVER () AS clicks_total,
+                   ROW_NUMBER() OVER (PARTITION BY cohort, month ORDER BY id) AS cohort_rank,
+                   COUNT(*) OVER (PARTITION BY cohort, month) AS cohort_joined,
+                   SUM(qualified) OVER (PARTITION BY cohort, month) AS cohort_qualified
+            FROM labelled
+        )
+        SELECT id, code, display_name, email, clicks, qualified, recruit_conversions, recruit_revenue,
+               own_conversions, own_spend, label, value_rank, reach_rank, is_active, pareto_rank,
+               pareto_cumulative, pareto_total, pareto_n, cohort, cohort_rank, month, cohort_joined,
+               cohort_qualified, ambassadors, influencers, converters, clicks_total,
+               (SELECT COUNT(DISTINCT signup_id) FROM sales WHERE {funnel_sales}) AS funnel_converted,
+               (SELECT COUNT(*) FROM sales WHERE {funnel_sales}) AS funnel_sales,
+               (SELECT SUM(amount) FROM sales WHERE {funnel_sales}) AS funnel_revenue
+        FROM ranked
+        WHERE value_rank <= %(value_limit)s OR reach_rank <= %(reach_limit)s
+           OR value_rank = 1  -- one row at least whenever there is an ambassador: the totals ride on every row
+           OR (cohort AND cohort_rank = 1)
+           -- the ranks ceil(p × n / 100) for p = 1..100: those where the integer percentile moves on
+           OR (is_active AND pareto_rank * 100 / pareto_n > (pareto_rank - 1) * 100 / pareto_n)
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "value_limit": value_limit, "reach_limit": reach_limit})
+        rows = cursor.fetchall()
+    value: list[tuple[int, ValueRow]] = []
+    reach_rows: list[tuple[int, ReachRow]] = []
+    cumulative_at: dict[int, int] = {}
+    by_month: dict[date, tuple[int, int]] = {}
+    active = brought = 0
+    totals: tuple[Any, ...] = (0, 0, 0, 0)
+    sales = FunnelSales(converted=0, approved_conversions=0, revenue=ZERO)
+    # At most value_limit + reach_limit + about 100 (the curve) + the cohorts' months: a loop over the
+    # figures the database computed, never over signups.
+    for row in rows:
+        (pk, code, name, email, clicks, qualified, r_conv, r_rev, o_conv, o_spend, label, value_rank, reach_rank,
+         is_active, pareto_rank, cumulative, pareto_total, pareto_n, cohort, cohort_rank, month, cohort_joined,
+         cohort_qualified) = row[:23]  # fmt: skip
+        totals, funnel = row[23:27], row[27:]
+        sales = FunnelSales(converted=funnel[0], approved_conversions=funnel[1], revenue=_money(funnel[2]))
+        if value_rank <= value_limit:
+            value.append(
+                (value_rank, ValueRow(pk, code, name, email, qualified, r_conv, _money(r_rev), o_conv, _money(o_spend)))
+            )
+        if reach_rank <= reach_limit:
+            reach_rows.append(
+                (reach_rank, ReachRow(pk, code, name, clicks, qualified, percent(qualified, clicks), label))
+            )
+        if is_active:
+            active, brought = int(pareto_n), int(pareto_total)
+            cumulative_at[int(pareto_rank)] = int(cumulative)
+        if cohort and cohort_rank == 1:
+            by_month[_month_start(month)] = (int(cohort_joined), int(cohort_qualified))
+    ambassadors, influencers, converters, clicks_total = (int(n or 0) for n in totals)
+    return AmbassadorsOverview(
+        value=tuple(row for _, row in sorted(value, key=lambda pair: pair[0])),
+        reach=Reach(
+            rows=tuple(row for _, row in sorted(reach_rows, key=lambda pair: pair[0])),
+            ambassadors=int(ambassadors),
+            influencers=int(influencers),
+            converters=int(converters),
+        ),
+        pareto=_pareto(active, brought, cumulative_at),
+        cohorts=_cohort_points(period, by_month),
+        clicks=int(clicks_total),
+        funnel_sales=sales,
+    )
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    """ceil(numerator / denominator) in integers, as the SQL ranks it (no float)."""
+    return -(-numerator // denominator)
+
+
+def _pareto(active: int, brought: int, cumulative_at: dict[int, int]) -> Pareto:
+    if active == 0:
+        return Pareto(0, 0, 0, 0, None, ())
+    top_count = _ceil_div(TOP_PERCENT * active, 100)
+    top_brought = cumulative_at[top_count]
+    curve: tuple[ParetoPoint, ...] = ()
+    if brought:
+        curve = (ParetoPoint(Decimal("0.0"), Decimal("0.0")),) + tuple(
+            ParetoPoint(
+                percentile=Decimal(p).quantize(Decimal("0.1")),
+                share=percent(cumulative_at[_ceil_div(p * active, 100)], brought) or Decimal("0.0"),
+            )
+            for p in range(1, 101)
+        )
+    return Pareto(
+        ambassadors=active,
+        top_count=top_count,
+        referred_qualified=brought,
+        top_qualified=top_brought,
+        top_share=percent(top_brought, brought),
+        curve=curve,
+    )
+
+
+def pareto(program: Program, period: Period) -> Pareto:
+    """1 query (see `ambassadors_overview`)."""
+    return ambassadors_overview(program, period, value_limit=0, reach_limit=0).pareto
+
+
+def value_ranking(program: Program, period: Period, *, limit: int) -> tuple[ValueRow, ...]:
+    """The first `limit` ambassadors by what their recruits brought: recruits' revenue, then qualified
+    recruits, then recruits' purchases (ties by id). 1 query."""
+    return ambassadors_overview(program, period, value_limit=limit, reach_limit=0).value
+
+
+def reach(program: Program, period: Period, *, limit: int) -> Reach:
+    """The `limit` most clicked ambassadors (then by qualified, ties by id) and the counts of each label over
+    all of them: 1 query."""
+    return ambassadors_overview(program, period, value_limit=0, reach_limit=limit).reach
+
+
+def _stream(sql: str, params: dict[str, Any], *, chunk: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """The rows of `sql` as the database sends them: a server-side cursor on PostgreSQL, read `chunk` rows at
+    a time, so a CSV of every ambassador never sits in memory."""
+    server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
+
+
+VALUE_CSV_HEADER = ("code", "display_name", "email", "qualified_recruits", "recruit_conversions", "recruit_revenue",
+                    "own_conversions", "own_spend")  # fmt: skip
+REACH_CSV_HEADER = ("code", "display_name", "clicks", "qualified", "rate_percent", "label")
+
+
+def value_stream(program: Program, period: Period) -> Iterator[tuple[Any, ...]]:
+    """Every ambassador in the order of `value_ranking`, as VALUE_CSV_HEADER says, streamed."""
+    stats, params = _ambassador_stats(program, period)
+    columns = "code, display_name, email, qualified, recruit_conversions, recruit_revenue, own_conversions, own_spend"
+    sql = f"{stats} SELECT {columns} FROM labelled ORDER BY {VALUE_ORDER}"  # noqa: S608
+    for code, name, email, qualified, r_conv, r_rev, o_conv, o_spend in _stream(sql, params):
+        yield code, name, email, qualified, r_conv, _money(r_rev), o_conv, _money(o_spend)
+
+
+def reach_stream(program: Program, period: Period) -> Iterator[tuple[Any, ...]]:
+    """Every ambassador in the order of `reach`, as REACH_CSV_HEADER says, streamed."""
+    stats, params = _ambassador_stats(program, period)
+    sql = f"{stats} SELECT code, display_name, clicks, qualified, label FROM labelled ORDER BY {REACH_ORDER}"  # noqa: S608
+    for code, name, clicks, qualified, label in _stream(sql, params):
+        yield code, name, clicks, qualified, percent(qualified, clicks), label
+
+
+# --- The whole page -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgramAnalytics:
+    program_slug: str
+    currency: str
+    period: Period
+    funnel: Funnel
+    daily: DailySubscribers
+    weekly: tuple[WeekPoint, ...]
+    pareto: Pareto
+    cohorts: tuple[CohortPoint, ...]
+    value: tuple[ValueRow, ...]
+    reach: Reach
+
+
+def program_analytics(
+    program: Program, period: Period, *, value_limit: int = 20, reach_limit: int = 50
+) -> ProgramAnalytics:
+    """Everything the analytics page shows: 3 queries, whatever the numbers of signups and ambassadors: the
+    signups per day (for the funnel, the days and the weeks), the milestones, and every figure read per
+    ambassador (clicks, the funnel's purchases, value, reach, the 80/20 curve, the cohorts) in one."""
+    days = signup_days(program, period)
+    ambassadors = ambassadors_overview(program, period, value_limit=value_limit, reach_limit=reach_limit)
+    return ProgramAnalytics(
+        program_slug=program.slug,
+        currency=program.currency,
+        period=period,
+        funnel=funnel(program, period, days=days, clicks=ambassadors.clicks, sales=ambassadors.funnel_sales),
+        daily=daily_subscribers(program, period, days=days),
+        weekly=weekly_sources(program, period, days=days),
+        pareto=ambassadors.pareto,
+        cohorts=ambassadors.cohorts,
+        value=ambassadors.value,
+        reach=ambassadors.reach,
+    )
