@@ -117,6 +117,18 @@ class Signup(models.Model):
         indexes = [
             models.Index(fields=["program", "ip_hash", "created_at"], name="signup_velocity_ip"),
             models.Index(fields=["program", "visitor_id", "created_at"], name="signup_velocity_visitor"),
+            # The audit console's searches (console/audit/queries.py), newest first and paged by keyset on
+            # (created_at, id): across programs, in one program, by ambassador, by status. Each answers a
+            # page by reading that page's rows off the index, however many million rows there are.
+            models.Index(fields=["created_at", "id"], name="signup_recent"),
+            models.Index(fields=["program", "created_at", "id"], name="signup_program_recent"),
+            models.Index(fields=["ambassador", "created_at", "id"], name="signup_ambassador_recent"),
+            models.Index(fields=["status", "created_at", "id"], name="signup_status_recent"),
+            # An address typed whole (=) or its beginning (LIKE 'ana%'): the pattern operator class serves
+            # both whatever the database's collation. The mailbox form, across programs (the unique
+            # constraint's index leads with the program).
+            models.Index(fields=["email"], name="signup_email_pattern", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["email_canonical"], name="signup_email_canonical"),
         ]
 
     def __str__(self) -> str:
@@ -152,6 +164,14 @@ class Conversion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["program", "external_id"], name="conversion_external_id_once"),
             models.CheckConstraint(condition=Q(amount__gte=Decimal("0")), name="conversion_amount_not_negative"),
+        ]
+        indexes = [
+            # The audit console's conversion search, newest purchase first, paged by keyset on
+            # (occurred_at, id): across programs, in one program, by status; an order number across programs.
+            models.Index(fields=["occurred_at", "id"], name="conversion_recent"),
+            models.Index(fields=["program", "occurred_at", "id"], name="conversion_program_recent"),
+            models.Index(fields=["status", "occurred_at", "id"], name="conversion_status_recent"),
+            models.Index(fields=["external_id"], name="conversion_external_id"),
         ]
 
     def __str__(self) -> str:
