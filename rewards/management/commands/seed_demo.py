@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,19 +14,20 @@ from django.db import transaction
 
 from ambassadors.models import Ambassador, Program
 from ambassadors.services import ambassador_enroll, program_create
+from core import clock
 from core.actors import Actor
 from core.roles import AUDITORS_GROUP, MARKETING_GROUP
-from referrals.models import Click
-from referrals.services import click_record, signup_record
-from rewards.models import RewardTier
-from rewards.services import tier_create
+from referrals.models import Click, Conversion
+from referrals.services import click_record, conversion_record, signup_record
+from rewards.models import Contest, RewardTier
+from rewards.services import contest_create, tier_create
 
 DEMO_PASSWORD = "parrain-demo"  # noqa: S105  (printed on purpose: demo logins of a local instance)
-# What each login can do today; there are no dashboard, staff or audit pages yet, so none is promised.
+# What each login can do.
 LOGINS = [
-    ("ambassador", "an ambassador of the book launch, code BOOKFAN (/r/BOOKFAN; stats and rewards: /api/v1/me)"),
-    ("marketer", "marketing staff (programs and tiers: /admin/ and the API)"),
-    ("admin", "admin (audit trail: /api/v1/audit-events/ and /admin/; overrides through the API)"),
+    ("ambassador", "an ambassador of the book launch, code BOOKFAN (/r/BOOKFAN): /dashboard/ and /api/v1/me"),
+    ("marketer", "marketing staff: /staff/ (programs, tiers, contests, analytics)"),
+    ("admin", "admin: /audit/ (attributions, overrides, review queue, audit trail) and /staff/"),
 ]
 
 
@@ -156,3 +158,42 @@ class Command(BaseCommand):
                     referral_code=ambassador.code if ambassador else None,
                     actor=actor,
                 )
+        self._purchases(program, ambassadors, actor)
+        # A throwaway address: held for review, so the audit console's review queue has something to decide.
+        signup_record(program=program, email="reader@mailinator.com", referral_code=bob.code, actor=actor)
+        if not Contest.objects.filter(program=program).exists():
+            now = clock.now()
+            contest_create(
+                program=program,
+                actor=actor,
+                name="Ambassador of the month",
+                prize_text="A signed first edition",
+                starts_at=now - timedelta(days=1),
+                ends_at=now + timedelta(days=29),
+            )
+
+    def _purchases(self, program: Program, ambassadors: list[Ambassador], actor: Actor) -> None:
+        """Books bought by referred friends and by Alice herself (her own spend, beside what her friends bring):
+        bought three weeks ago, so past the hold period and approved at the next periodic run."""
+        me, alice, bob = ambassadors
+        signup_record(program=program, email=alice.email, actor=actor)  # Alice subscribes for herself
+        three_weeks_ago = clock.now() - timedelta(days=21)
+        purchases = [
+            ("demo-order-1", f"friend1.{alice.code.lower()}@demo.parrain.test", "19.00"),
+            ("demo-order-2", f"friend2.{alice.code.lower()}@demo.parrain.test", "19.00"),
+            ("demo-order-3", f"friend1.{me.code.lower()}@demo.parrain.test", "18.00"),
+            ("demo-order-4", alice.email, "19.00"),
+        ]
+        recorded = set(Conversion.objects.filter(program=program).values_list("external_id", flat=True))
+        for external_id, email, amount in purchases:
+            if external_id in recorded:  # a later run: the same order would carry another date (a 409)
+                continue
+            conversion_record(
+                program=program,
+                actor=actor,
+                external_id=external_id,
+                amount=amount,
+                currency=program.currency,
+                email=email,
+                occurred_at=three_weeks_ago,
+            )
