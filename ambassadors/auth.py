@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, NoReturn, cast
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from ambassadors.models import ApiKey
 from ambassadors.services import api_key_hash, api_key_touch
 from core import policies, roles
 from core.errors import NotFound
+from core.ratelimits import rate_limit_wait
+
+logger = logging.getLogger(__name__)
+
+KEY_FAILURES_GROUP = "parrain.api_key_failures"
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -24,20 +33,45 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.encode():
             return None
+        # An address that sent too many bad keys is refused before any lookup (RATE_LIMIT_API_KEY_FAILURES).
+        _refuse_if_too_many_failures(request, increment=False)
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <key>' with one key.")
+            _key_failed(request, "Use 'Authorization: Bearer <key>' with one key.")
         try:
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("The API key is not valid.") from None
+            _key_failed(request, "The API key is not valid.")
         key = ApiKey.objects.select_related("program").filter(key_hash=api_key_hash(raw)).first()
         if key is None or key.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("The API key is not valid or was revoked.")
+            _key_failed(request, "The API key is not valid or was revoked.")
         api_key_touch(key=key)
         return AnonymousUser(), key
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+def _client_ident(group: str, request: Any) -> str:
+    """The client's address as DRF's throttles see it (NUM_PROXIES follows TRUSTED_PROXY_COUNT)."""
+    return BaseThrottle().get_ident(request) or ""
+
+
+def _refuse_if_too_many_failures(request: Request, *, increment: bool) -> None:
+    wait = rate_limit_wait(
+        request,
+        group=KEY_FAILURES_GROUP,
+        key=_client_ident,
+        rate=settings.RATE_LIMIT_API_KEY_FAILURES,
+        increment=increment,
+    )
+    if wait is not None:
+        raise exceptions.Throttled(wait=wait, detail=_("Too many invalid API keys from this address. Try again later."))
+
+
+def _key_failed(request: Request, message: str) -> NoReturn:
+    """Counts a bad key against the client's address: 401, or 429 once past the limit. Never returns."""
+    _refuse_if_too_many_failures(request, increment=True)
+    raise exceptions.AuthenticationFailed(message)
 
 
 def request_api_key(request: Request) -> ApiKey | None:
@@ -73,10 +107,56 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": key.pk}
 
 
+class _ViewScopedThrottle(SimpleRateThrottle):
+    """A throttle of the view's `throttle_scope`: `<scope>_key` or `<scope>_ip` in DEFAULT_THROTTLE_RATES,
+    read at each request (settings may change in tests). Counted in the shared cache; a cache that fails
+    lets the request through (logged)."""
+
+    suffix = ""
+
+    def __init__(self) -> None:  # the rate depends on the view: set in allow_request
+        pass
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        base = getattr(view, "throttle_scope", None)
+        if not base or request.method in permissions.SAFE_METHODS:  # the writes are what is limited
+            return True
+        self.scope = f"{base}_{self.suffix}"
+        self.rate = cast(str | None, api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        try:
+            return super().allow_request(request, view)
+        except Exception:
+            logger.warning("throttle %s not counted: the cache failed", self.scope, exc_info=True)
+            return True
+
+
+class ScopedKeyThrottle(_ViewScopedThrottle):
+    """Per API key (requests signed in with a session are counted per user)."""
+
+    suffix = "key"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        key = request_api_key(request)
+        ident = f"k{key.pk}" if key is not None else (f"u{request.user.pk}" if request.user.is_authenticated else None)
+        return None if ident is None else self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ScopedIpThrottle(_ViewScopedThrottle):
+    """Per client address, whichever key or session it uses."""
+
+    suffix = "ip"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 __all__ = [
     "ApiKeyAuthentication",
     "ApiKeyRateThrottle",
     "KeyOrAuthenticated",
+    "ScopedIpThrottle",
+    "ScopedKeyThrottle",
     "request_api_key",
     "require",
     "roles",

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, require
+from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, ScopedIpThrottle, ScopedKeyThrottle, require
 from ambassadors.normalise import code_key
 from ambassadors.selectors import program_by_slug
 from config.api import json_object
@@ -58,7 +58,9 @@ class SignupsApi(APIView):
     """POST records a subscriber (`track` key); GET lists attributions (`read` key or an admin)."""
 
     permission_classes = [KeyOrAuthenticated]
-    throttle_classes = [ApiKeyRateThrottle]
+    # Per key and per client IP (THROTTLE_SIGNUPS_KEY, THROTTLE_SIGNUPS_IP), on top of the key's own rate.
+    throttle_classes = [ApiKeyRateThrottle, ScopedKeyThrottle, ScopedIpThrottle]
+    throttle_scope = "signups"
     pagination_class = LimitOffsetPagination  # GET pages with it; the schema documents the page and its limit
 
     class InputSerializer(serializers.Serializer):
@@ -212,7 +214,9 @@ class AmountField(serializers.Field):
 
 class ConversionsApi(APIView):
     permission_classes = [KeyOrAuthenticated]
-    throttle_classes = [ApiKeyRateThrottle]
+    # Per key and per client IP (THROTTLE_CONVERSIONS_KEY, THROTTLE_CONVERSIONS_IP).
+    throttle_classes = [ApiKeyRateThrottle, ScopedKeyThrottle, ScopedIpThrottle]
+    throttle_scope = "conversions"
 
     class InputSerializer(serializers.Serializer):
         external_id = serializers.CharField(max_length=128)

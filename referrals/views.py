@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from ambassadors.models import Ambassador, Program
 from core.actors import Actor
 from core.errors import ParrainError
+from core.ratelimits import rate_limit_wait
 from referrals import client
 from referrals.forms import SubscribeForm
 from referrals.services import (
@@ -57,8 +59,9 @@ def referral_redirect_response(request: HttpRequest, code: str) -> HttpResponse 
     if not click.is_bot:
         if new_visitor:
             client.set_visitor_cookie(response, visitor)
-        # First click wins: a browser already carrying a live referral keeps it.
-        if not (
+        # First click wins: a browser already carrying a live referral keeps it. A flood click credits
+        # nobody, so it never replaces the referral the browser may already carry.
+        if not click.flood and not (
             target.first_click and client.referral_click_id(request, target.program_id, target.attribution_window_days)
         ):
             client.set_referral_cookie(response, target.program_id, str(click.id), target.attribution_window_days)
@@ -75,6 +78,14 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     program = get_object_or_404(Program, slug=slug)
     if program.status == Program.Status.CLOSED:
         raise Http404("This program is closed.")
+    if request.method == "POST":
+        wait = rate_limit_wait(
+            request, group="parrain.subscribe", key=_client_ip_key, rate=settings.RATE_LIMIT_SUBSCRIBE
+        )
+        if wait is not None:
+            response = render(request, "429.html", {"program": program, "retry_after": wait}, status=429)
+            response["Retry-After"] = str(wait)
+            return response
     visitor, new_visitor = client.visitor_id(request)
     form = SubscribeForm(request.POST) if request.method == "POST" else None
     if form is not None and form.is_valid():
@@ -130,6 +141,11 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     if new_visitor:
         client.set_visitor_cookie(response, visitor)
     return response
+
+
+def _client_ip_key(group: str, request: HttpRequest) -> str:
+    """Whom the form's rate limit counts: the client's IP, as the velocity rules see it."""
+    return client.client_ip(request) or ""
 
 
 def _referrer(request: HttpRequest, program: Program) -> tuple[Ambassador | None, str]:

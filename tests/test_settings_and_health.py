@@ -110,6 +110,53 @@ def test_check_deploy_has_no_issues_with_production_settings():
     assert "no issues" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"DEBUG": "false", "SECRET_KEY": "x" * 60, "CACHE_URL": "rediscache://127.0.0.1:6379/1"},
+            "31536000 True True",
+        ),
+        ({"DEBUG": "true"}, "0 False False"),
+    ],
+)
+def test_hsts_is_on_outside_development_only(env, expected):
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
+    )
+    result = run(["manage.py", "shell", "-c", script], DJANGO_SETTINGS_MODULE="config.settings", **env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_no_content_security_policy_allows_inline_code_or_eval(settings):
+    policies = [settings.CONTENT_SECURITY_POLICY, getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)]
+    for policy in filter(None, policies):
+        for directive, sources in policy["DIRECTIVES"].items():
+            for source in sources:
+                assert "unsafe" not in str(source), (directive, source)
+    assert settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["frame-ancestors"] == ["'none'"]
+
+
+@pytest.mark.django_db
+def test_pages_send_hsts_over_https_and_refuse_to_be_framed_but_the_widget(client, settings):
+    from tests.factories import ProgramFactory
+
+    ProgramFactory(slug="framed")
+    pages = ["/", "/p/framed/", "/p/framed/subscribe", "/accounts/login/", "/api/docs/", "/r/NOPE-404"]
+    for path in pages:
+        response = client.get(path, secure=True)
+        csp = response.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in csp, (path, response.status_code, csp)
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, path
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000"), path
+    widget = client.get("/p/framed/widget", secure=True)
+    assert widget.status_code == 200
+    assert "frame-ancestors 'none'" not in widget.headers["Content-Security-Policy"]
+
+
 # --- Management commands -----------------------------------------------------------------------------
 
 

@@ -37,7 +37,8 @@ def _click_in_window(program: Program, click_id: str | None, now: datetime) -> C
         click = Click.objects.select_related("ambassador").filter(pk=click_id, program=program).first()
     except Exception:  # a malformed UUID raises ValidationError from the field
         return None
-    if click is None or click.is_bot or not click.ambassador.is_active:
+    # A bot's click, or one past the flood rate (referrals.services.clicks), credits nobody.
+    if click is None or click.is_bot or click.flood or not click.ambassador.is_active:
         return None
     if click.created_at < now - timedelta(days=program.attribution_window_days):
         return None
@@ -81,6 +82,7 @@ def _first_click_of_visitor(program: Program, click: Click, now: datetime) -> Cl
             program=program,
             visitor_id=click.visitor_id,
             is_bot=False,
+            flood=False,
             ambassador__is_active=True,
             created_at__gte=now - timedelta(days=program.attribution_window_days),
             created_at__lte=click.created_at,

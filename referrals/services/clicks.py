@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Iterable
 from functools import cache, lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import crawleruseragents
 import ua_parser
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -24,6 +29,8 @@ from referrals.selectors import (
     link_resolve_params,
     referral_target,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def ip_hash(ip: str | None) -> str:
@@ -46,6 +53,52 @@ def classify_user_agent(user_agent: str) -> tuple[str, bool]:
 class RecordedClick(NamedTuple):
     id: uuid.UUID
     is_bot: bool
+    flood: bool = False
+
+
+FLOOD_WINDOW = 60  # seconds: CLICK_FLOOD_PER_MINUTE counts clicks in fixed minutes
+_cache_down_logged_at = 0.0
+
+
+def click_flood(ip_hash_value: str, code_key: str, now: float | None = None) -> bool:
+    """Whether this click is past CLICK_FLOOD_PER_MINUTE from one IP (its hash) on one link this minute.
+
+    One INCR on the shared Redis cache (and its EXPIRE, on the minute's first click only): the only cost
+    the redirect pays, and no database round trip. Counted before the link's lookup, which also writes
+    the click (one statement), hence per link rather than per program. A cache that fails counts nothing
+    and flags nothing: a visitor is never refused, and the failure is logged (at most once a minute per
+    process).
+    """
+    limit = settings.CLICK_FLOOD_PER_MINUTE
+    if not limit or not ip_hash_value:
+        return False
+    bucket = int((time.time() if now is None else now) // FLOOD_WINDOW)
+    key = f"parrain:flood:{ip_hash_value[:32]}:{code_key}:{bucket}"
+    cache = caches["default"]
+    try:
+        if isinstance(cache, RedisCache):
+            full_key = cache.make_key(key)  # our own key: nothing to validate
+            client = _redis_client(cache)
+            count = int(client.incr(full_key))
+            if count == 1:  # the key is new this minute; each minute has its own key
+                client.expire(full_key, FLOOD_WINDOW * 2)
+        else:  # local memory (development, the SQLite-only test run): the same count, in this process
+            count = 1 if cache.add(key, 1, FLOOD_WINDOW * 2) else cache.incr(key)
+    except Exception:
+        global _cache_down_logged_at
+        if time.monotonic() - _cache_down_logged_at > 60:
+            _cache_down_logged_at = time.monotonic()
+            logger.warning("click flood counter unavailable: clicks are not counted", exc_info=True)
+        return False
+    return count > limit
+
+
+def _redis_client(cache: RedisCache) -> Any:
+    """The cache's Redis client, built once per cache object (Django builds one per call: ~50 us)."""
+    client = cache.__dict__.get("_parrain_flood_client")
+    if client is None:
+        client = cache.__dict__["_parrain_flood_client"] = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    return client
 
 
 # What a click holds of its own; its program, ambassador and link come from the link's lookup.
@@ -53,22 +106,24 @@ _CLICK_OWN_FIELDS = ("id", "created_at", "visitor_id", "ip_hash", "user_agent_fa
 
 
 _CLICK_LINK_FIELDS = ("program_id", "ambassador_id", "link_id")
+# Written as a constant of the statement: a flood click has its own (rarely prepared) statement.
+_CLICK_FLAG_FIELDS = ("flood",)
 
 
 @cache
-def _click_sql() -> tuple[str, str]:
+def _click_sql(flood: bool = False) -> tuple[str, str]:
     """(the INSERT of a click, the link's lookup and that INSERT in one statement for PostgreSQL).
 
     Hand-written rather than Click.objects.create(), which would build the INSERT anew on every
     redirect (see config/db.py).
     """
     columns = {f.attname: f.column for f in Click._meta.concrete_fields}
-    fields = _CLICK_OWN_FIELDS + _CLICK_LINK_FIELDS
+    fields = _CLICK_OWN_FIELDS + _CLICK_FLAG_FIELDS + _CLICK_LINK_FIELDS
     if set(columns) != set(fields):
         # A field added to Click must be given a value here too, or the redirect would drop it.
         raise ImproperlyConfigured(f"click_record writes {sorted(fields)}, Click has {sorted(columns)}")
     table, names = Click._meta.db_table, ", ".join(columns[f] for f in fields)
-    own = ", ".join(["%s"] * len(_CLICK_OWN_FIELDS))
+    own = ", ".join(["%s"] * len(_CLICK_OWN_FIELDS) + ["TRUE" if flood else "FALSE"])
     insert = f"INSERT INTO {table} ({names}) VALUES ({own}, %s, %s, %s)"  # noqa: S608 (names from the model)
     # PostgreSQL runs a data-modifying WITH exactly once: the click is inserted for the row the lookup
     # finds, and for none when the link leads nowhere. The click id is chosen before the statement, so
@@ -100,16 +155,18 @@ def click_record(
     # Link previews fetch with HEAD or announce themselves; neither is a person clicking.
     is_bot = is_bot or is_head
     click_id = uuid.uuid4()
+    hashed_ip = ip_hash(ip)
+    flood = click_flood(hashed_ip, params[0])
     own = (
         db.prep_value(Click._meta.pk, click_id),
         db.prep_value(Click._meta.get_field("created_at"), timezone.now()),
         visitor_id[:36],
-        ip_hash(ip),
+        hashed_ip,
         family,
         (urlsplit(referer).hostname or "")[:255] if referer else "",
         is_bot,
     )
-    insert, resolve_and_insert = _click_sql()
+    insert, resolve_and_insert = _click_sql(flood)
     if db.is_postgresql():
         # One round trip instead of two: every shared link lands here (bench/redirect.py).
         row = db.fetch_one(resolve_and_insert, (*params, *own))
@@ -120,7 +177,7 @@ def click_record(
             db.execute(insert, (*own, target.program_id, target.ambassador_id, target.link_id))
     if target is None:
         return None
-    return target, RecordedClick(click_id, is_bot)
+    return target, RecordedClick(click_id, is_bot, flood)
 
 
 def safe_redirect_target(to: str | None, *, destination_url: str, allowed_hosts: Iterable[str]) -> str | None:

@@ -1,0 +1,54 @@
+"""Rate limits outside DRF (the hosted form, API-key failures), counted by django-ratelimit in the cache.
+
+The cache is CACHE_URL: Redis in production, shared by every web process. A cache that fails lets the
+request through (logged): a limit is a protection, never a reason to refuse everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+
+logger = logging.getLogger(__name__)
+
+
+def rate_limit_wait(
+    request: HttpRequest | Any,
+    *,
+    group: str,
+    key: Callable[[str, Any], str],
+    rate: str,
+    increment: bool = True,
+) -> int | None:
+    """Seconds until the window ends when `key` is past `rate` in `group` (count this request first when
+    `increment`), else None. `rate` is django-ratelimit's "<count>/<s|m|h|d>" (e.g. "10/m", "10/minute")."""
+    try:
+        usage = get_usage(request, group=group, key=key, rate=rate, increment=increment)
+    except Exception:
+        logger.warning("rate limit %s not counted: the cache failed", group, exc_info=True)
+        return None
+    if not usage or not usage["should_limit"]:
+        return None
+    return max(int(usage["time_left"]), 1)
+
+
+# allauth answers its own limits (ACCOUNT_RATE_LIMITS: log-in, sign-up, codes) with a bare 429 and no
+# Retry-After; its limits are per minute, so a client waits at most about this long.
+ALLAUTH_RETRY_AFTER = 60
+
+
+class RetryAfterMiddleware:
+    """Adds `Retry-After` to a 429 that has none (allauth's), so every 429 tells when to come back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        response = self.get_response(request)
+        if response.status_code == 429 and not response.has_header("Retry-After"):
+            response["Retry-After"] = str(ALLAUTH_RETRY_AFTER)
+        return response
