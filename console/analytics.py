@@ -3,7 +3,7 @@ database (aggregates, window functions, UTC date truncation), never by looping o
 
 What "in the period" means, for every figure (the period runs from `first` 00:00 UTC to the end of
 `last`, 24:00 UTC):
-- clicks: human clicks (bots excluded) made in the period;
+- clicks: human clicks made in the period (bots and flood clicks past the per-IP rate excluded);
 - signups, qualified, walk-ins, the daily and weekly series, the 80/20 question and reach: signups created
   in the period; "qualified" is the status qualified (held for review and rejected ones excluded);
 - conversions: approved purchases that occurred in the period; pending and refunded (reversed) ones are
@@ -19,12 +19,13 @@ Rates are percents, Decimal rounded to one place (None where the denominator is 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -44,6 +45,23 @@ APPROVED = Conversion.Status.APPROVED
 TOP_PERCENT = 20
 MONEY: DecimalField[Any, Any] = DecimalField(max_digits=16, decimal_places=2)
 ZERO = Decimal("0.00")
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """Where the analytics' queries run. On PostgreSQL: in a transaction (joined if one is open) with JIT
+    compilation off. Their plans cost more than `jit_above_cost` because they count hundreds of thousands of
+    index entries, yet each runs once: compiling its expressions cost ~150 ms of a 1 s page on the bench
+    (bench/consoles.py), for nothing back. SET LOCAL ends with the transaction; nothing else changes. It is
+    sent on the driver's connection: a setting of the session, not a query on data, it leaves the query counts
+    the tests pin alone."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(savepoint=False):
+        connection.ensure_connection()
+        connection.connection.execute("SET LOCAL jit = off")
+        yield
 
 
 def percent(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
@@ -103,18 +121,21 @@ def signup_days(program: Program, period: Period) -> tuple[SignupDay, ...]:
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
         .annotate(
-            signups=Count("pk"),
-            qualified=Count("pk", filter=qualified),
-            referred=Count("pk", filter=referred),
-            referred_qualified=Count("pk", filter=referred & qualified),
-            walk_ins=Count("pk", filter=walk_in),
-            walk_ins_qualified=Count("pk", filter=walk_in & qualified),
+            # Rows counted by created_at (never null): the covering index signup_analytics holds it, not the
+            # id, so the database counts off the index alone.
+            signups=Count("created_at"),
+            qualified=Count("created_at", filter=qualified),
+            referred=Count("created_at", filter=referred),
+            referred_qualified=Count("created_at", filter=referred & qualified),
+            walk_ins=Count("created_at", filter=walk_in),
+            walk_ins_qualified=Count("created_at", filter=walk_in & qualified),
         )
         # No ORDER BY: grouping by hashing beats sorting 750,000 rows; the few hundred days are sorted here.
         .order_by()
         .values_list("day", "signups", "qualified", "referred", "referred_qualified", "walk_ins", "walk_ins_qualified")
     )
-    return tuple(SignupDay(*row) for row in sorted(rows))
+    with _reading():
+        return tuple(SignupDay(*row) for row in sorted(rows))
 
 
 # --- The funnel --------------------------------------------------------------------------------------
@@ -178,12 +199,13 @@ def funnel(
     sales: FunnelSales | None = None,
 ) -> Funnel:
     """3 queries; none when given the period's `signup_days`, human clicks and sales (program_analytics has them)."""
-    if clicks is None:
-        clicks = Click.objects.filter(period.q("created_at"), program=program, is_bot=False).count()
-    if days is None:
-        days = signup_days(program, period)
-    if sales is None:
-        sales = funnel_sales(program, period)
+    with _reading():
+        if clicks is None:
+            clicks = Click.objects.filter(period.q("created_at"), program=program, is_bot=False, flood=False).count()
+        if days is None:
+            days = signup_days(program, period)
+        if sales is None:
+            sales = funnel_sales(program, period)
     signups = sum(d.referred for d in days)
     qualified = sum(d.referred_qualified for d in days)
     sequence = [("clicks", clicks), ("signups", signups), ("qualified", qualified), ("converted", sales.converted)]
@@ -453,7 +475,8 @@ def _ambassador_stats(program: Program, period: Period) -> tuple[str, dict[str, 
     sql = f"""
         WITH clicks AS (
             SELECT ambassador_id, COUNT(*) AS n FROM {t["click"]}
-            WHERE program_id = %(program)s AND is_bot = %(false)s AND created_at >= %(since)s AND created_at < %(until)s
+            WHERE program_id = %(program)s AND NOT is_bot AND NOT flood
+              AND created_at >= %(since)s AND created_at < %(until)s
             GROUP BY ambassador_id
         ), recruits AS (
             SELECT ambassador_id, COUNT(*) AS n FROM {t["signup"]}
@@ -500,7 +523,6 @@ def _ambassador_stats(program: Program, period: Period) -> tuple[str, dict[str, 
     moment = connection.ops.adapt_datetimefield_value  # as the ORM would pass it (naive UTC text on SQLite)
     params = {
         "program": program.pk,
-        "false": False,
         "since": moment(period.since),
         "until": moment(period.until),
         "qualified": QUALIFIED,
@@ -571,7 +593,7 @@ def ambassadors_overview(
            -- the ranks ceil(p × n / 100) for p = 1..100: those where the integer percentile moves on
            OR (is_active AND pareto_rank * 100 / pareto_n > (pareto_rank - 1) * 100 / pareto_n)
     """  # noqa: S608
-    with connection.cursor() as cursor:
+    with _reading(), connection.cursor() as cursor:
         cursor.execute(sql, {**params, "value_limit": value_limit, "reach_limit": reach_limit})
         rows = cursor.fetchall()
     value: list[tuple[int, ValueRow]] = []
@@ -668,7 +690,7 @@ def _stream(sql: str, params: dict[str, Any], *, chunk: int = 2000) -> Iterator[
     """The rows of `sql` as the database sends them: a server-side cursor on PostgreSQL, read `chunk` rows at
     a time, so a CSV of every ambassador never sits in memory."""
     server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
+    with _reading(), connection.chunked_cursor() if server_side else connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk):
             yield from rows
@@ -719,17 +741,18 @@ def program_analytics(
     """Everything the analytics page shows: 3 queries, whatever the numbers of signups and ambassadors: the
     signups per day (for the funnel, the days and the weeks), the milestones, and every figure read per
     ambassador (clicks, the funnel's purchases, value, reach, the 80/20 curve, the cohorts) in one."""
-    days = signup_days(program, period)
-    ambassadors = ambassadors_overview(program, period, value_limit=value_limit, reach_limit=reach_limit)
-    return ProgramAnalytics(
-        program_slug=program.slug,
-        currency=program.currency,
-        period=period,
-        funnel=funnel(program, period, days=days, clicks=ambassadors.clicks, sales=ambassadors.funnel_sales),
-        daily=daily_subscribers(program, period, days=days),
-        weekly=weekly_sources(program, period, days=days),
-        pareto=ambassadors.pareto,
-        cohorts=ambassadors.cohorts,
-        value=ambassadors.value,
-        reach=ambassadors.reach,
-    )
+    with _reading():  # one transaction for the page's queries
+        days = signup_days(program, period)
+        ambassadors = ambassadors_overview(program, period, value_limit=value_limit, reach_limit=reach_limit)
+        return ProgramAnalytics(
+            program_slug=program.slug,
+            currency=program.currency,
+            period=period,
+            funnel=funnel(program, period, days=days, clicks=ambassadors.clicks, sales=ambassadors.funnel_sales),
+            daily=daily_subscribers(program, period, days=days),
+            weekly=weekly_sources(program, period, days=days),
+            pareto=ambassadors.pareto,
+            cohorts=ambassadors.cohorts,
+            value=ambassadors.value,
+            reach=ambassadors.reach,
+        )

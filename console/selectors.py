@@ -162,7 +162,7 @@ def _channels_by_ambassador(ambassadors: Sequence[Ambassador]) -> dict[int, list
     """Human clicks per link of each ambassador, most clicked first: one grouped query."""
     code_of = {a.pk: a.code for a in ambassadors}
     rows = (
-        Click.objects.filter(ambassador_id__in=list(code_of), is_bot=False)
+        Click.objects.filter(ambassador_id__in=list(code_of), is_bot=False, flood=False)
         .values("ambassador_id", "link__channel", "link__code")
         .annotate(clicks=Count("id"))
         .order_by("ambassador_id", "-clicks", "link__code")

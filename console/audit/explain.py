@@ -132,6 +132,7 @@ def signup_audit(signup: Signup) -> SignupAudit:
             program_id=program.pk,
             visitor_id=visitor_id,
             is_bot=False,
+            flood=False,  # past the per-IP rate: recorded, never credited (referrals.services.attribution)
             created_at__gte=window_start,
             created_at__lte=signup.created_at,
         )
