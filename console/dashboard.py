@@ -19,11 +19,14 @@ from ambassadors.models import Ambassador, Program
 from ambassadors.selectors import ambassadorships_of, programs_listed
 from console.contests import ContestStanding, contests_shown
 from console.selectors import ProgramOverview, Progress, _counters_of, _progress, program_overview
+from core import clock
 from referrals.models import Click, Conversion, ReferralLink, Signup
 from rewards.models import RewardGrant, RewardTier
 
 # The most recent referrals a section lists; the total is shown beside them.
 REFERRALS_SHOWN = 50
+# A voucher not used yet: the only kind whose expiry date the dashboard shows.
+UNUSED = (RewardGrant.Status.UNLOCKED, RewardGrant.Status.ISSUED)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class GrantLine:
     status: str
     voucher_code: str | None  # a revoked voucher is no longer shown
     created_at: datetime
+    # Until when an unused voucher can be redeemed (None: never expires, or already redeemed or revoked), and
+    # whether that moment has passed, by the clock when the page is read (RewardGrant.is_expired_at).
+    expires_at: datetime | None = None
+    expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,7 @@ def dashboard_sections(user: Any) -> list[ProgramSection]:
     ids = [a.pk for a in ambassadors]
     links = _links_by_ambassador(ambassadors)  # 2-5
     rewards: dict[int, list[GrantLine]] = defaultdict(list)
+    now = clock.now()
     for grant in (  # 6
         RewardGrant.objects.filter(ambassador_id__in=ids)
         .select_related("tier")
@@ -156,6 +164,8 @@ def dashboard_sections(user: Any) -> list[ProgramSection]:
                 status=grant.status,
                 voucher_code=None if grant.status == RewardGrant.Status.REVOKED else grant.voucher_code,
                 created_at=grant.created_at,
+                expires_at=grant.expires_at if grant.status in UNUSED else None,
+                expired=grant.is_expired_at(now),
             )
         )
     tiers: dict[int, list[RewardTier]] = defaultdict(list)
@@ -224,7 +234,7 @@ def _links_by_ambassador(ambassadors: list[Ambassador]) -> dict[int, list[LinkLi
     channel_links = list(ReferralLink.objects.filter(ambassador_id__in=ids).order_by("channel"))
     clicks = {
         (r["ambassador_id"], r["link_id"]): r["n"]
-        for r in Click.objects.filter(ambassador_id__in=ids, is_bot=False)
+        for r in Click.objects.filter(ambassador_id__in=ids, is_bot=False, flood=False)
         .values("ambassador_id", "link_id")
         .annotate(n=Count("id"))
         .order_by()

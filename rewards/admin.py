@@ -31,6 +31,11 @@ class RewardTierForm(forms.ModelForm):
     class Meta:
         model = RewardTier
         fields = ["program", *TIER_FIELDS]
+        help_texts = {
+            "voucher_valid_days": "How many days each voucher stays valid once unlocked (1 to 3650), for a tier "
+            "that gives a percent or fixed-amount voucher. Empty: never expires. A change applies to vouchers "
+            "unlocked from then on."
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -93,7 +98,9 @@ def mark_redeemed(modeladmin: Any, request: Any, queryset: Any) -> None:
 class RewardGrantAdmin(ReadOnlyAdmin):
     """Grants change only through the engine and the redeem action, each with its audit event."""
 
-    list_display = ["voucher_code", "tier", "ambassador", "referee_signup", "occurrence", "status", "flagged"]
+    list_display = [
+        "voucher_code", "tier", "ambassador", "referee_signup", "occurrence", "status", "flagged", "expires_at",
+    ]  # fmt: skip
     list_filter = ["status", "flagged", "tier__program"]
     search_fields = ["voucher_code", "ambassador__email", "ambassador__code"]
     list_select_related = ["tier", "ambassador", "referee_signup"]

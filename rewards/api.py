@@ -23,6 +23,7 @@ from core.errors import NotFound
 from rewards.models import RewardTier
 from rewards.selectors import leaderboard, program_price
 from rewards.services import tier_create, tier_update
+from rewards.services.tiers import VOUCHER_VALID_DAYS_MAX
 
 
 class PriceApi(APIView):
@@ -67,12 +68,23 @@ class LeaderboardApi(APIView):
 
 
 class TierSerializer(serializers.ModelSerializer):
+    # The range is checked here for a field message; that only a voucher tier has one is the service's rule.
+    voucher_valid_days = serializers.IntegerField(
+        min_value=1,
+        max_value=VOUCHER_VALID_DAYS_MAX,
+        allow_null=True,
+        required=False,
+        help_text="How many days each voucher of the tier stays valid once unlocked (1 to 3650), for a tier that "
+        "gives a percent or fixed-amount voucher (to the ambassador or the friend); null: never expires. A change "
+        "applies to vouchers unlocked from then on.",
+    )
+
     class Meta:
         model = RewardTier
         fields = [
             "id", "name", "kind", "metric", "threshold", "repeat_every", "reward_type", "reward_value",
             "reward_text", "referee_reward_type", "referee_reward_value", "step", "drop_type", "drop_value",
-            "is_active", "created_at",
+            "voucher_valid_days", "is_active", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at"]
 

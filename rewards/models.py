@@ -50,6 +50,9 @@ class RewardTier(models.Model):
     step = models.PositiveIntegerField(null=True, blank=True)
     drop_type = models.CharField(max_length=8, choices=DropType.choices, blank=True)
     drop_value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # How long each voucher of the tier stays valid once unlocked, in days (1 to 3650, tiers that give a
+    # voucher only: rewards.services.tiers); empty: never expires. Sets RewardGrant.expires_at when granted.
+    voucher_valid_days = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -65,6 +68,10 @@ class RewardTier(models.Model):
                 name="tier_repeat_positive",
             ),
             models.CheckConstraint(condition=Q(step__isnull=True) | Q(step__gt=0), name="tier_step_positive"),
+            models.CheckConstraint(
+                condition=Q(voucher_valid_days__isnull=True) | Q(voucher_valid_days__range=(1, 3650)),
+                name="tier_voucher_valid_days_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -95,6 +102,13 @@ class RewardGrant(models.Model):
     flagged = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The redemption: when, and the shop's order it paid for (blank when staff marked it from the admin).
+    # The API's redeem is idempotent on this reference: the same order again gets the same redemption.
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_order = models.CharField(max_length=128, blank=True)
+    # When the voucher stops being redeemable (the tier's voucher_valid_days after it was unlocked); empty:
+    # never. Expiry is derived from the clock when read (is_expired_at), never stored as a status.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -118,6 +132,15 @@ class RewardGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tier.name} #{self.occurrence} ({self.status})"
+
+    def is_expired_at(self, moment: datetime) -> bool:
+        """Still unlocked or issued, but past its expiry date at `moment`: it can no longer be redeemed. A
+        redeemed or revoked voucher keeps its own status, whatever the date."""
+        return (
+            self.expires_at is not None
+            and moment >= self.expires_at
+            and self.status in (self.Status.UNLOCKED, self.Status.ISSUED)
+        )
 
 
 class Milestone(models.Model):

@@ -219,6 +219,15 @@ class TierForm(ApiCheckedForm):
         help_text=_("Double-sided: each qualified friend gets this too. Empty: none."),
     )
     referee_reward_value = _amount(_("Welcome reward value"))
+    # The range is the API's (TierSerializer); that only a voucher has one is tier_check's rule.
+    voucher_valid_days = forms.IntegerField(
+        required=False,
+        label=_("Vouchers valid for (days)"),
+        help_text=_(
+            "How long each voucher stays valid once unlocked, from 1 to 3650 days, for a percent or "
+            "fixed-amount voucher. Empty: they never expire. A change applies to vouchers unlocked from then on."
+        ),
+    )
     # A collective tier: the price ladder.
     step = forms.IntegerField(
         required=False,
@@ -229,7 +238,7 @@ class TierForm(ApiCheckedForm):
     drop_value = _amount(_("Drop"), _("How much each step takes off: an amount, or a percent of the base price."))
 
     INDIVIDUAL_FIELDS = ("metric", "threshold", "repeat_every", "reward_type", "reward_value", "reward_text",
-                         "referee_reward_type", "referee_reward_value")  # fmt: skip
+                         "referee_reward_type", "referee_reward_value", "voucher_valid_days")  # fmt: skip
     COLLECTIVE_FIELDS = ("step", "drop_type", "drop_value")
 
     def __init__(self, *args: Any, program: Program, tier: RewardTier | None = None, **kwargs: Any) -> None:
@@ -259,9 +268,14 @@ class TierForm(ApiCheckedForm):
 
     def tier_fields(self) -> dict[str, Any]:
         """What tier_create / tier_update take from this form (every field: the form shows them all)."""
-        return {name: self.cleaned_data.get(name) for name in TIER_FIELDS} | {
+        fields = {name: self.cleaned_data.get(name) for name in TIER_FIELDS} | {
             name: self.cleaned_data.get(name) or "" for name in ("reward_type", "referee_reward_type", "drop_type")
         }
+        if fields.get("kind") == RewardTier.Kind.COLLECTIVE:
+            # A ladder grants no voucher: a validity left in the hidden individual settings (sent when the page
+            # runs without its script) is ignored, as the other individual settings are.
+            fields["voucher_valid_days"] = None
+        return fields
 
 
 # --- Contests ----------------------------------------------------------------------------------------

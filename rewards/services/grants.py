@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ambassadors.models import Ambassador
+from core import clock
 from core.actors import Actor
 from core.audit import audit_record
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.locking import transaction_retry
+from core.models import AuditEvent
+from core.text import plain_text
 from referrals.models import Signup
 from rewards.models import RewardGrant, RewardTier
 
@@ -32,6 +36,12 @@ def voucher_code_generate() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
+def voucher_expiry(tier: RewardTier, unlocked_at: datetime) -> datetime | None:
+    """When a voucher of `tier` unlocked at `unlocked_at` expires: its valid days later, or never (None)."""
+    days = tier.voucher_valid_days
+    return unlocked_at + timedelta(days=days) if days else None
+
+
 def grant_create(
     *,
     tier: RewardTier,
@@ -39,6 +49,7 @@ def grant_create(
     ambassador: Ambassador | None = None,
     referee_signup: Signup | None = None,
 ) -> RewardGrant | None:
+    now = clock.now()
     try:
         with transaction.atomic():
             grant = RewardGrant.objects.create(
@@ -47,7 +58,8 @@ def grant_create(
                 referee_signup=referee_signup,
                 occurrence=occurrence,
                 voucher_code=voucher_code_generate(),
-                created_at=timezone.now(),
+                created_at=now,
+                expires_at=voucher_expiry(tier, now),
             )
             _grant_audit(grant, "reward.unlocked", reason=f"{tier.name}, occurrence {occurrence}")
     except IntegrityError:
@@ -71,10 +83,13 @@ def grant_reinstate(grant: RewardGrant) -> bool:
         )
         return True
     code = voucher_code_generate()  # the revoked code stays dead
+    # A fresh voucher, valid for the tier's days from now (not from the first unlock, which it may be past).
+    expires_at = voucher_expiry(grant.tier, clock.now())
     revoked = RewardGrant.objects.filter(pk=grant.pk, status=RewardGrant.Status.REVOKED)
-    if revoked.update(status=RewardGrant.Status.UNLOCKED, revoked_at=None, voucher_code=code):
+    if revoked.update(status=RewardGrant.Status.UNLOCKED, revoked_at=None, voucher_code=code, expires_at=expires_at):
         before.update(status=RewardGrant.Status.REVOKED)
         grant.status, grant.revoked_at, grant.voucher_code = RewardGrant.Status.UNLOCKED, None, code
+        grant.expires_at = expires_at
         _grant_audit(grant, "reward.unlocked", before=before, reason="Reached again after a revocation.")
         _notify(grant.pk, "unlocked")
         return True
@@ -111,7 +126,13 @@ def grant_withdraw(grant: RewardGrant, *, reason: str) -> str:
 
 
 def _grant_audit(
-    grant: RewardGrant, action: str, *, before: dict[str, Any] | None = None, reason: str = "", actor: Actor = SYSTEM
+    grant: RewardGrant,
+    action: str,
+    *,
+    before: dict[str, Any] | None = None,
+    reason: str = "",
+    actor: Actor = SYSTEM,
+    after_extra: dict[str, Any] | None = None,
 ) -> None:
     audit_record(
         actor=actor,
@@ -120,7 +141,7 @@ def _grant_audit(
         object_id=grant.pk,
         program_id=grant.tier.program_id,
         before=before,
-        after=_grant_snapshot(grant),
+        after={**_grant_snapshot(grant), **(after_extra or {})},
         reason=reason,
     )
 
@@ -180,14 +201,103 @@ def _welcome_grant_withdraw(grant: RewardGrant) -> str:
 
 @transaction_retry()
 def grant_redeem(*, grant: RewardGrant, actor: Actor) -> RewardGrant:
-    """Mark a voucher as used (the shop tells us, or staff do). A conditional update: a voucher revoked
-    meanwhile (grant_withdraw) is refused, whatever the caller read."""
+    """Mark a voucher as used (staff do, from the admin). A conditional update: a voucher revoked
+    meanwhile (grant_withdraw) is refused, whatever the caller read. The shop's checkout uses
+    grant_redeem_for_order, which records the order too."""
     with transaction.atomic():
         changed = RewardGrant.objects.filter(
             pk=grant.pk, status__in=[RewardGrant.Status.UNLOCKED, RewardGrant.Status.ISSUED]
-        ).update(status=RewardGrant.Status.REDEEMED)
+        ).update(status=RewardGrant.Status.REDEEMED, redeemed_at=timezone.now())
         if not changed:
             raise InvalidInput("Only an unlocked or issued voucher can be redeemed.", field="status")
         grant.refresh_from_db()
         _grant_audit(grant, "reward.redeemed", actor=actor)
     return grant
+
+
+def voucher_key(code: str) -> str | None:
+    """The stored spelling of a voucher code as a customer typed it (spaces around it, any case), or None
+    when it cannot be one (too long, or not the letters, digits and dashes codes are made of): no query is
+    sent for such a code, whatever it holds."""
+    key = code.strip().upper()
+    if not key or len(key) > RewardGrant._meta.get_field("voucher_code").max_length:  # type: ignore[operator]
+        return None
+    if not all(c.isascii() and (c.isalnum() or c == "-") for c in key):
+        return None
+    return key
+
+
+def grant_revocation_reason(grant: RewardGrant) -> str:
+    """Why a revoked grant was revoked, as its audit event says ("" if none does)."""
+    event = (
+        AuditEvent.objects.filter(object_type="reward_grant", object_id=str(grant.pk), action="reward.revoked")
+        .order_by("-created_at", "-id")
+        .only("reason")
+        .first()
+    )
+    return event.reason if event is not None else ""
+
+
+@transaction_retry()
+def grant_redeem_for_order(*, grant: RewardGrant, order_reference: str, actor: Actor) -> tuple[RewardGrant, bool]:
+    """The shop redeems a voucher for an order at checkout. Returns (the grant, whether this call redeemed it).
+
+    Idempotent on the order: the same order again returns the same redemption, changed nothing. A voucher is
+    redeemed at most once, however many checkouts race: the grant's row is locked (step 5 of the lock order,
+    core.locking) before its status is read, so the second order waits for the first to commit and is then
+    refused with Conflict naming when, and by which order, it was redeemed. A revoked voucher is refused with
+    Conflict and its reason, an expired one (RewardGrant.is_expired_at, by the clock) with its expiry date;
+    the order that redeemed it before it expired still gets its redemption back. grant_withdraw's conditional
+    update waits on the same lock, then flags the redeemed voucher instead of revoking it.
+    """
+    order_reference = plain_text(order_reference, field="order_reference", max_length=128, required=True)
+    with transaction.atomic():
+        locked = (
+            RewardGrant.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("tier")
+            .filter(pk=grant.pk)
+            .first()
+        )
+        if locked is None:  # its ambassador was deleted meanwhile
+            raise NotFound("No voucher with this code in this program.")
+        if locked.status == RewardGrant.Status.REDEEMED:
+            if locked.redeemed_order == order_reference:
+                return locked, False
+            raise Conflict(_redeemed_already(locked))
+        if locked.status == RewardGrant.Status.REVOKED:
+            raise Conflict(_revoked_message(locked))
+        if locked.is_expired_at(clock.now()):
+            raise Conflict(expired_message(locked))
+        before = _grant_snapshot(locked)
+        locked.status = RewardGrant.Status.REDEEMED
+        locked.redeemed_at = timezone.now()
+        locked.redeemed_order = order_reference
+        locked.save(update_fields=["status", "redeemed_at", "redeemed_order"])
+        _grant_audit(
+            locked,
+            "reward.redeemed",
+            before=before,
+            actor=actor,
+            reason=f"Order {order_reference}",
+            after_extra={"redeemed_order": order_reference},
+        )
+    return locked, True
+
+
+def _when(moment: Any) -> str:
+    return moment.isoformat(timespec="seconds") if moment is not None else "an unknown date"
+
+
+def _redeemed_already(grant: RewardGrant) -> str:
+    by = f"by another order ({grant.redeemed_order})" if grant.redeemed_order else "by staff, without an order"
+    return f"This voucher was already redeemed on {_when(grant.redeemed_at)} {by}; a voucher is redeemed once."
+
+
+def expired_message(grant: RewardGrant) -> str:
+    return f"This voucher expired on {_when(grant.expires_at)}."
+
+
+def _revoked_message(grant: RewardGrant) -> str:
+    reason = grant_revocation_reason(grant)
+    message = f"This voucher was revoked on {_when(grant.revoked_at)} and can no longer be redeemed."
+    return f"{message} Reason: {reason}" if reason else message

@@ -20,8 +20,14 @@ from rewards.services.recalculation import (
 
 TIER_FIELDS = (
     "name", "kind", "metric", "threshold", "repeat_every", "reward_type", "reward_value", "reward_text",
-    "referee_reward_type", "referee_reward_value", "step", "drop_type", "drop_value", "is_active",
+    "referee_reward_type", "referee_reward_value", "step", "drop_type", "drop_value", "voucher_valid_days",
+    "is_active",
 )  # fmt: skip
+
+# What a voucher's validity may be: a day at least, ten years at most (the model's check constraint too).
+VOUCHER_VALID_DAYS_MAX = 3650
+# The rewards a shop redeems with the voucher's code at checkout: those a validity applies to.
+VOUCHER_TYPES = (RewardTier.RewardType.PERCENT_VOUCHER, RewardTier.RewardType.FIXED_VOUCHER)
 
 
 def tier_check(*, program: Program, fields: dict[str, Any], tier_id: int | None = None) -> None:
@@ -72,6 +78,7 @@ def tier_check(*, program: Program, fields: dict[str, Any], tier_id: int | None 
             raise InvalidInput("The program already has an active collective ladder.", field="kind")
     else:
         raise InvalidInput("A tier is individual or collective.", field="kind")
+    _check_voucher_valid_days(kind, fields)
 
 
 def _check_positive_whatever_the_kind(fields: dict[str, Any]) -> None:
@@ -85,6 +92,25 @@ def _check_positive_whatever_the_kind(fields: dict[str, Any]) -> None:
         raise InvalidInput("'Again every' must be above 0, or empty for once only.", field="repeat_every")
     if step is not None and step <= 0:
         raise InvalidInput("The step must be at least 1 subscriber.", field="step")
+
+
+def _check_voucher_valid_days(kind: str, fields: dict[str, Any]) -> None:
+    days = fields.get("voucher_valid_days")
+    if days is None:
+        return
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= VOUCHER_VALID_DAYS_MAX:
+        raise InvalidInput(
+            f"Vouchers stay valid from 1 to {VOUCHER_VALID_DAYS_MAX} days, or empty for never expiring.",
+            field="voucher_valid_days",
+        )
+    gives_voucher = kind == RewardTier.Kind.INDIVIDUAL and (
+        fields.get("reward_type") in VOUCHER_TYPES or fields.get("referee_reward_type") in VOUCHER_TYPES
+    )
+    if not gives_voucher:
+        raise InvalidInput(
+            "Only a tier that gives a percent or fixed-amount voucher has a validity: leave it empty.",
+            field="voucher_valid_days",
+        )
 
 
 def _check_reward(reward_type: Any, value: Any, text: Any, prefix: str) -> None:

@@ -80,6 +80,10 @@ def test_an_individual_tier_is_created_with_its_repeat(staff, program):
         (LADDER | {"drop_type": ""}, "drop_type"),
         (LADDER | {"kind": "other"}, "kind"),
         (VOUCHER | {"name": ""}, "name"),
+        (VOUCHER | {"voucher_valid_days": "0"}, "voucher_valid_days"),
+        (VOUCHER | {"voucher_valid_days": "3651"}, "voucher_valid_days"),
+        (VOUCHER | {"voucher_valid_days": "-3"}, "voucher_valid_days"),
+        (VOUCHER | {"reward_type": "custom", "reward_text": "A mug", "voucher_valid_days": "30"}, "voucher_valid_days"),
     ],
 )
 def test_a_tier_the_api_would_refuse_is_refused_with_the_field_to_fix(staff, program, data, field):
@@ -88,6 +92,15 @@ def test_a_tier_the_api_would_refuse_is_refused_with_the_field_to_fix(staff, pro
     assert response.status_code == 400
     assert field in errors_of(response), errors_of(response)
     assert not RewardTier.objects.exists()
+
+
+def test_the_form_offers_how_long_vouchers_stay_valid_and_saves_it(staff, program):
+    page = staff.get(url("staff-tier-create", program)).content.decode()
+
+    assert 'name="voucher_valid_days"' in page and "Vouchers valid for (days)" in page
+    assert "Empty: they never expire." in page
+    assert staff.post(url("staff-tier-create", program), VOUCHER | {"voucher_valid_days": "30"}).status_code == 302
+    assert RewardTier.objects.get().voucher_valid_days == 30
 
 
 def test_a_ladder_needs_the_programs_prices(staff):
