@@ -9,7 +9,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from ambassadors.models import Ambassador, AmbassadorCounters, ApiKey, Program, ProgramCounters
+from ambassadors.models import (
+    Ambassador,
+    AmbassadorCounters,
+    ApiKey,
+    Program,
+    ProgramCounters,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from ambassadors.services import (
     PROGRAM_FIELDS,
     RATE_FIELDS,
@@ -191,3 +200,51 @@ class ProgramCountersAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: Any) -> bool:
         return False
+
+
+# --- Webhooks: read only here; endpoints are configured through the API or the staff console, which
+# check the URL (no SSRF) and audit the change (ambassadors.webhooks). ---------------------------------
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    actions = None
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(_ReadOnlyAdmin):
+    list_display = ["url", "program", "is_active", "disabled_reason", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "program__slug"]
+    exclude = ["secret"]
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["at", "status_code", "error", "duration_ms", "response_excerpt"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(_ReadOnlyAdmin):
+    list_display = ["event_id", "endpoint", "status", "attempts", "next_attempt_at", "last_status_code"]
+    list_filter = ["status"]
+    search_fields = ["event_id", "endpoint__url"]
+    list_select_related = ["endpoint"]
+    inlines = [WebhookAttemptInline]

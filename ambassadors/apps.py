@@ -11,3 +11,8 @@ class AmbassadorsConfig(AppConfig):
         from ambassadors.accounts import claim_on_email_confirmed
 
         email_confirmed.connect(claim_on_email_confirmed, dispatch_uid="ambassadors.claim_on_email_confirmed")
+
+        from ambassadors.webhooks import outbox_announced
+        from core.outbox import outbox_committed
+
+        outbox_committed.connect(outbox_announced, dispatch_uid="ambassadors.webhooks.outbox_announced")

@@ -177,3 +177,77 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return self.revoked_at is None and scope in self.scopes
+
+
+# --- Webhooks (design section 7; ambassadors.webhooks sends them) ------------------------------------
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the program owner's that hears of the events it subscribed to, signed with its secret."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # Names from core.webhook_events.WEBHOOK_EVENTS.
+    event_types = models.JSONField(default=list)
+    # Standard Webhooks `whsec_<base64>`: kept readable, since each delivery is signed with it.
+    secret = models.CharField(max_length=100, editable=False)
+    is_active = models.BooleanField(default=True)
+    # Why it stopped: the receiver answered 410 Gone, or a person disabled it.
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.program_id})"
+
+
+class WebhookDelivery(models.Model):
+    """One outbox message to one endpoint: created once (unique), attempted until 2xx or abandoned."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"  # the endpoint was disabled (410) while it waited
+        ABANDONED = "abandoned", "Abandoned"  # every attempt of the schedule failed
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    message = models.ForeignKey("core.OutboxMessage", on_delete=models.PROTECT, related_name="webhook_deliveries")
+    # The Standard Webhooks `webhook-id`: the same for every attempt, so a receiver can deduplicate.
+    event_id = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When the next attempt is due; while an attempt runs, the end of its lease (ambassadors.webhooks).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_response = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["endpoint", "message"], name="webhook_delivery_once")]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} to {self.endpoint_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: its answer (or the error), how long it took, the start of the response."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"attempt of delivery {self.delivery_id} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -306,8 +306,16 @@ CELERY_BEAT_SCHEDULE = {
     "approve-due-conversions": {"task": "referrals.approve_due_conversions", "schedule": 300.0},
     "reconcile-rewards": {"task": "rewards.reconcile", "schedule": 900.0},
     "freeze-ended-contests": {"task": "rewards.freeze_ended_contests", "schedule": 60.0},
+    # Webhooks: dispatch what a broker outage left in the outbox, send the retries that are due.
+    "webhooks-sweep": {"task": "ambassadors.webhooks_sweep", "schedule": 60.0},
 }
 CELERY_TIMEZONE = "UTC"
+
+# --- Webhooks ----------------------------------------------------------------------------------------
+# Deliveries go only to public addresses (no SSRF): private, loopback, link-local... are refused when an
+# endpoint is saved and at connect time. True lets them through, for development and the tests' local
+# receiver only; never in production.
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", False)
 
 # --- E-mail ------------------------------------------------------------------------------------------
 try:
@@ -330,3 +338,51 @@ LOGGING = {
 # --- Tracking ----------------------------------------------------------------------------------------
 # How many proxies in front of Parrain append to X-Forwarded-For; 0 means use the socket's address.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# --- Rate limits (issue 13: public endpoints under abuse) --------------------------------------------
+# Every counter lives in the cache (CACHE_URL): Redis in production, so all web processes share them.
+# Rates are "<count>/<second|minute|hour|day>"; a 429 answers with Retry-After.
+# The redirect never refuses a visitor: past this many clicks per minute from one IP on one link, the
+# click is still recorded and redirected, but flagged `flood`, and credits nobody. 0 turns the count off.
+CLICK_FLOOD_PER_MINUTE = env_int("CLICK_FLOOD_PER_MINUTE", 30)
+# The hosted subscribe form (POST /p/<slug>/subscribe), per client IP (django-ratelimit).
+RATE_LIMIT_SUBSCRIBE = env.str("RATE_LIMIT_SUBSCRIBE", default="10/minute")
+# Bearer keys that fail to authenticate, per client IP: past this, every key from that IP gets 429.
+RATE_LIMIT_API_KEY_FAILURES = env.str("RATE_LIMIT_API_KEY_FAILURES", default="20/minute")
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True  # a cache that fails lets requests through (core.ratelimits)
+# allauth's 429 (its limits below) comes without Retry-After: this adds it.
+MIDDLEWARE.append("core.ratelimits.RetryAfterMiddleware")
+# The signup and conversion APIs (DRF throttles), per key and per client IP. A shop's server sends all
+# its calls from one address with one key, so neither is lower than a busy shop's bursts.
+_THROTTLE_RATES = REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+assert isinstance(_THROTTLE_RATES, dict)
+_THROTTLE_RATES.update(
+    {
+        "signups_key": env.str("THROTTLE_SIGNUPS_KEY", default="6000/minute"),
+        "signups_ip": env.str("THROTTLE_SIGNUPS_IP", default="6000/minute"),
+        "conversions_key": env.str("THROTTLE_CONVERSIONS_KEY", default="6000/minute"),
+        "conversions_ip": env.str("THROTTLE_CONVERSIONS_IP", default="6000/minute"),
+    }
+)
+# The client IP behind TRUSTED_PROXY_COUNT proxies, alike for DRF's throttles, allauth and the rest.
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT or None
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# allauth's own limits (its defaults, spelled out so each is a deliberate choice): log-in attempts per
+# IP, failed log-ins per IP and per address, codes and e-mails sent per address.
+ACCOUNT_RATE_LIMITS = {
+    "login": env.str("RATE_LIMIT_LOGIN", default="30/m/ip"),
+    "login_failed": env.str("RATE_LIMIT_LOGIN_FAILED", default="10/m/ip,5/5m/key"),
+    "signup": "20/m/ip",
+    "request_login_code": "20/m/ip,3/m/key",
+    "confirm_email": "1/3m/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A Redis that is down or unreachable must cost a request milliseconds, not seconds.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 0.25)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 0.25)

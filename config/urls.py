@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from ambassadors import api as ambassadors_api
+from ambassadors import api_webhooks as ambassadors_api_webhooks
 from config import health, i18n
 from config.schema import SwaggerDocsView
 from console import api as console_api
@@ -18,6 +19,7 @@ from referrals import api as referrals_api
 from referrals import views as referrals_views
 from rewards import api as rewards_api
 from rewards import api_contests as rewards_api_contests
+from rewards import api_vouchers as rewards_api_vouchers
 from rewards import views as rewards_views
 
 api_v1 = [
@@ -68,6 +70,39 @@ api_v1 = [
         "programs/<slug:slug>/contests/<int:contest_id>/standing",
         console_api_contests.ContestStandingApi.as_view(),
         name="api-contest-standing",
+    ),
+    # --- Vouchers at checkout (issue 13, helper H8) ---
+    path(
+        "programs/<slug:slug>/vouchers/<str:voucher_code>",
+        rewards_api_vouchers.VoucherApi.as_view(),
+        name="api-voucher",
+    ),
+    path(
+        "programs/<slug:slug>/vouchers/<str:voucher_code>/redeem",
+        rewards_api_vouchers.VoucherRedeemApi.as_view(),
+        name="api-voucher-redeem",
+    ),
+    # --- end vouchers ---
+    # Webhooks (ambassadors.api_webhooks)
+    path(
+        "programs/<slug:slug>/webhooks/",
+        ambassadors_api_webhooks.WebhookEndpointsApi.as_view(),
+        name="api-webhooks",
+    ),
+    path(
+        "programs/<slug:slug>/webhooks/<int:endpoint_id>/",
+        ambassadors_api_webhooks.WebhookEndpointDetailApi.as_view(),
+        name="api-webhook",
+    ),
+    path(
+        "programs/<slug:slug>/webhooks/<int:endpoint_id>/deliveries/",
+        ambassadors_api_webhooks.WebhookDeliveriesApi.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path(
+        "programs/<slug:slug>/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/resend",
+        ambassadors_api_webhooks.WebhookDeliveryResendApi.as_view(),
+        name="api-webhook-delivery-resend",
     ),
     path("me", console_api.MeApi.as_view(), name="api-me"),
     path("audit-events/", referrals_api.AuditEventsApi.as_view(), name="api-audit-events"),

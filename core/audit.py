@@ -7,6 +7,8 @@ from typing import Any
 from core import clock
 from core.actors import Actor
 from core.models import AuditEvent
+from core.outbox import outbox_write
+from core.webhook_events import webhook_data, webhook_events
 
 
 def audit_record(
@@ -20,7 +22,7 @@ def audit_record(
     after: dict[str, Any] | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         created_at=clock.now(),
         program_id=program_id,
         actor_type=actor.type,
@@ -33,3 +35,12 @@ def audit_record(
         after=after,
         reason=reason,
     )
+    # The webhooks this change announces, in its transaction: written (and sent) only if it commits.
+    for name in webhook_events(action=action, before=before, after=after):
+        data = webhook_data(object_type=object_type, object_id=object_id, program_id=program_id, after=after)
+        outbox_write(
+            event=name,
+            program_id=program_id,
+            payload={"type": name, "timestamp": event.created_at.isoformat(), "data": data},
+        )
+    return event

@@ -195,6 +195,12 @@ def may_manage_contests(principal: Principal, program: ProgramLike) -> Decision:
     return _key_or_role(principal, program, scopes=("manage",), role=_marketing)
 
 
+def may_manage_webhooks(principal: Principal, program: ProgramLike) -> Decision:
+    """Configure a program's webhook endpoints, see their secrets and deliveries, resend one: marketing
+    staff, or a `manage` key of the program (the integration that receives them)."""
+    return _key_or_role(principal, program, scopes=("manage",), role=_marketing)
+
+
 def may_manage_api_keys(principal: Principal, program: ProgramLike) -> Decision:
     """Create or revoke a program's keys: a key opens the program to an integration, so only a superuser
     or the operator (`manage.py create_api_key`)."""
@@ -289,6 +295,18 @@ def may_read_audit(principal: Principal) -> Decision:
 def may_redeem_grant(principal: Principal, grant: Any = None) -> Decision:
     """Mark a voucher used: marketing staff, who run the rewards. `grant` None asks about grants at all."""
     return _role(principal, _marketing, "Only marketing staff mark vouchers redeemed.")
+
+
+def may_check_voucher(principal: Principal, program: ProgramLike) -> Decision:
+    """Look a voucher up at checkout (valid? what does it give?): the shop's `track` key, a `read` or
+    `manage` key of the program, or marketing staff."""
+    return _key_or_role(principal, program, scopes=("track", "read", "manage"), role=_marketing)
+
+
+def may_redeem_voucher(principal: Principal, program: ProgramLike) -> Decision:
+    """Redeem a voucher for an order: the shop's `track` key at checkout, a `manage` key, or marketing staff
+    (who mark vouchers redeemed from the admin too)."""
+    return _key_or_role(principal, program, scopes=("track", "manage"), role=_marketing)
 
 
 @dataclass(frozen=True)

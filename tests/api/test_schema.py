@@ -52,7 +52,9 @@ def api_routes() -> list[tuple[str, str, str]]:
 
 
 def operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    found = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    # DELETEs last: one removes the row the scene names, which the other operations of its path still need.
+    return sorted(found, key=lambda operation: operation[1] == "delete")
 
 
 def test_the_url_map_is_read():
@@ -131,8 +133,26 @@ def scene(program, ambassador, friend_email):
         program=program, actor=system, name="Price drop", kind="collective", step=5, drop_type="amount", drop_value=1
     )
     contest = _running_contest(program, system)
-    return {"slug": program.slug, "code": ambassador.code, "signup_id": signup.pk, "tier_id": tier.pk,
-            "external_id": "o-1", "contest_id": contest.pk}  # fmt: skip
+    values = {"slug": program.slug, "code": ambassador.code, "signup_id": signup.pk, "tier_id": tier.pk,
+              "external_id": "o-1", "contest_id": contest.pk}  # fmt: skip
+    # --- Vouchers at checkout (issue 13, helper H8): an unlocked voucher of Ana's to check and redeem.
+    from decimal import Decimal
+
+    from rewards.models import RewardTier
+    from rewards.services.grants import grant_create
+
+    voucher_tier = tier_create(
+        program=program, actor=system, name="Voucher", kind="individual", threshold=Decimal("1"),
+        reward_type=RewardTier.RewardType.PERCENT_VOUCHER, reward_value=Decimal("20"),
+    )  # fmt: skip
+    values["voucher_code"] = grant_create(tier=voucher_tier, occurrence=1, ambassador=ambassador).voucher_code
+    # --- end vouchers
+    # --- Webhooks (issue 13, helper H9): an endpoint of the program and a delivery to it.
+    from tests.core.permission_rows_api_webhooks import scene_kwargs as webhook_kwargs
+
+    values.update(webhook_kwargs({"program": program}))
+    # --- end webhooks
+    return values
 
 
 def _running_contest(program: Any, actor: Any) -> Any:

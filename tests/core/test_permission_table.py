@@ -27,10 +27,13 @@ from rewards.models import RewardGrant, RewardTier
 from rewards.services import contest_create, tier_create
 from tests.conftest import bearer
 from tests.core import (
+    permission_rows_api_vouchers,
+    permission_rows_api_webhooks,
     permission_rows_audit_review,
     permission_rows_audit_search,
     permission_rows_staff_analytics,
     permission_rows_staff_programs,
+    permission_rows_staff_webhooks,
 )
 from tests.factories import ProgramFactory, UserFactory, enroll, staff_user
 from tests.referrals.helpers import row_counts
@@ -124,12 +127,15 @@ TABLE: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("page", "dashboard-qr", "GET"):                (302, 200, 200, 404, 404, 404, 302, 302, 302, 302),
 }  # fmt: skip
 
-# The consoles' rows live beside their pages' owners, one module each, in the same shape as TABLE.
+# The rows of the consoles and of later API parts live in their own modules, in the same shape as TABLE.
 CONSOLE_ROW_MODULES = (
     permission_rows_staff_programs,
     permission_rows_staff_analytics,
     permission_rows_audit_search,
     permission_rows_audit_review,
+    permission_rows_staff_webhooks,
+    permission_rows_api_vouchers,
+    permission_rows_api_webhooks,
 )
 for _module in CONSOLE_ROW_MODULES:
     assert not set(_module.ROWS) & set(TABLE), f"{_module.__name__} repeats a row"
@@ -246,7 +252,7 @@ def scene(db, django_capture_on_commit_callbacks) -> dict[str, Any]:
         program=program, actor=system, name="Monthly prize", prize_text="Strawberries",
         starts_at=clock.now() - timedelta(days=1), ends_at=clock.now() + timedelta(days=30),
     )  # fmt: skip
-    return {
+    scene = {
         "program": program,
         "ana": ana,
         "bob": bob,
@@ -271,6 +277,11 @@ def scene(db, django_capture_on_commit_callbacks) -> dict[str, Any]:
         # What an entry point acts on when it is not the first of its kind: review needs a held signup.
         "kwargs_of": {"api-signup-review": {"signup_id": held.pk}, "audit-signup-review": {"signup_id": held.pk}},
     }
+    # A rows module that needs objects of its own in the scene says so with scene_kwargs(scene) -> URL kwargs.
+    for module in CONSOLE_ROW_MODULES:
+        if hasattr(module, "scene_kwargs"):
+            scene["kwargs"].update(module.scene_kwargs(scene))
+    return scene
 
 
 def client_for(role: str, scene: dict[str, Any]) -> APIClient:

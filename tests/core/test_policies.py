@@ -63,6 +63,7 @@ DECISIONS = {
     "may_use_staff_console": (U, F, F, A, F, A, F, F, F, F),
     "may_manage_program": (U, F, F, A, F, A, F, F, A, F),
     "may_manage_contests": (U, F, F, A, F, A, F, F, A, F),
+    "may_manage_webhooks": (U, F, F, A, F, A, F, F, A, F),
     "may_enroll_ambassador": (U, F, F, A, F, A, A, F, A, F),
     "may_see_ambassador": (U, A, H, A, A, A, F, A, F, F),
     "may_track": (U, F, F, A, A, A, A, F, F, F),
@@ -77,6 +78,8 @@ DECISIONS = {
     "may_read_audit": (U, F, F, F, A, A, F, F, F, F),
     "may_redeem_grant": (U, F, F, A, F, A, F, F, F, F),
     "may_manage_api_keys": (U, F, F, F, F, A, F, F, F, F),
+    "may_check_voucher": (U, F, F, A, F, A, A, A, A, F),
+    "may_redeem_voucher": (U, F, F, A, F, A, A, F, A, F),
 }  # fmt: skip
 
 NO_OBJECT = {"may_list_programs", "may_create_program", "may_use_staff_console", "may_use_dashboard", "may_read_audit"}

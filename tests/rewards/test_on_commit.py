@@ -36,8 +36,9 @@ def test_the_recalculation_waits_for_the_commit(program, ambassador, request, dj
         subscribe(program, ambassador)
         assert sent.call_count == 0
         assert not RewardGrant.objects.exists()
-        # The recalculation and the ambassador's "a friend subscribed" e-mail, waiting for the commit.
-        assert len(connection.run_on_commit) == pending_before + 2
+        # The recalculation, the ambassador's "a friend subscribed" e-mail and the webhooks' dispatch
+        # (core.outbox), waiting for the commit.
+        assert len(connection.run_on_commit) == pending_before + 3
 
     sent.assert_called_once_with(program.pk, [ambassador.pk])
     assert RewardGrant.objects.filter(ambassador=ambassador).count() == 1
