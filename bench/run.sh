@@ -46,6 +46,7 @@ echo | tee -a "$log"
 code=${PIPESTATUS[0]}
 [ "$code" -eq 0 ] || status=$code
 echo | tee -a "$log"
+.venv/bin/python bench/consoles.py --db "${BENCH_DB:-parrain_bench}_consoles" --redis "${BENCH_REDIS:-redis://127.0.0.1:6379/3}" 2>&1 | tee -a "$log"; code=${PIPESTATUS[0]}; [ "$code" -eq 0 ] || status=$code; echo | tee -a "$log"
 .venv/bin/python bench/stress.py --db "${BENCH_DB:-parrain_bench}_stress" --redis "${BENCH_REDIS:-redis://127.0.0.1:6379/3}" 2>&1 | tee -a "$log"
 code=${PIPESTATUS[0]}
 [ "$code" -eq 0 ] || status=$code
