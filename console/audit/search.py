@@ -7,6 +7,7 @@ asks `may_override` or `may_review` and goes through referrals.services, which a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -65,50 +66,60 @@ def _pager(request: HttpRequest, page: queries.Page[Any]) -> dict[str, str | Non
 # --- Searches ------------------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "HEAD"])
-def signups(request: HttpRequest) -> HttpResponse:
-    """Search signups across programs: newest first, a page at a time."""
+def _search(
+    request: HttpRequest,
+    *,
+    form_class: Any,
+    page_of: Callable[..., Any],
+    section: str,
+    csv_name: str,
+    template: str,
+) -> HttpResponse:
+    """A search page: the form, and when it is valid one page of what it finds, newest first."""
     if refused := _refused(request, policies.may_read_audit(_principal(request))):
         return refused
-    form = SignupSearchForm(request.GET)
-    page: queries.Page[queries.SignupRow] | None = None
+    form = form_class(request.GET)
+    page = None
     if form.is_valid():
-        page = queries.signups_page(
+        page = page_of(
             form.filters(),
             after=queries.Cursor.decode(request.GET.get("after")),
             before=queries.Cursor.decode(request.GET.get("before")),
         )
     context = {
-        "console_section": "signups",
+        "console_section": section,
         "form": form,
         "page": page,
         "pager": _pager(request, page) if page else {},
-        "csv_url": reverse("audit-signups-csv") + _query(request.GET),
+        "csv_url": reverse(csv_name) + _query(request.GET),
     }
-    return render(request, "audit/signups.html", context, status=200 if page else 400)
+    return render(request, template, context, status=200 if page else 400)
+
+
+@require_http_methods(["GET", "HEAD"])
+def signups(request: HttpRequest) -> HttpResponse:
+    """Search signups across programs: newest first, a page at a time."""
+    return _search(
+        request,
+        form_class=SignupSearchForm,
+        page_of=queries.signups_page,
+        section="signups",
+        csv_name="audit-signups-csv",
+        template="audit/signups.html",
+    )
 
 
 @require_http_methods(["GET", "HEAD"])
 def conversions(request: HttpRequest) -> HttpResponse:
     """Search conversions across programs: latest purchase first, a page at a time."""
-    if refused := _refused(request, policies.may_read_audit(_principal(request))):
-        return refused
-    form = ConversionSearchForm(request.GET)
-    page: queries.Page[queries.ConversionRow] | None = None
-    if form.is_valid():
-        page = queries.conversions_page(
-            form.filters(),
-            after=queries.Cursor.decode(request.GET.get("after")),
-            before=queries.Cursor.decode(request.GET.get("before")),
-        )
-    context = {
-        "console_section": "conversions",
-        "form": form,
-        "page": page,
-        "pager": _pager(request, page) if page else {},
-        "csv_url": reverse("audit-conversions-csv") + _query(request.GET),
-    }
-    return render(request, "audit/conversions.html", context, status=200 if page else 400)
+    return _search(
+        request,
+        form_class=ConversionSearchForm,
+        page_of=queries.conversions_page,
+        section="conversions",
+        csv_name="audit-conversions-csv",
+        template="audit/conversions.html",
+    )
 
 
 @require_http_methods(["GET", "HEAD"])
