@@ -9,10 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, require
+from ambassadors.filters import ProgramFilter
 from ambassadors.models import Ambassador, Program
 from ambassadors.selectors import program_by_slug
 from ambassadors.services import ambassador_enroll, program_create, program_update
 from config.api import json_object
+from config.filters import ListApi
 from config.schema import access
 from core import policies
 from core.actors import Actor
@@ -43,8 +45,13 @@ class ProgramSerializer(serializers.ModelSerializer):
         }
 
 
-class ProgramsApi(APIView):
+class ProgramsApi(ListApi):
     permission_classes = [KeyOrAuthenticated]
+    # GET: filtered and paged with cursors, oldest first (config.filters); the queryset is the schema's.
+    queryset = Program.objects.none()
+    filterset_class = ProgramFilter
+    serializer_class = ProgramSerializer
+    cursor_ordering = ("id",)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=ProgramSerializer(many=True))
@@ -53,7 +60,7 @@ class ProgramsApi(APIView):
         require(policies.may_list_programs(principal))
         confined_to = policies.program_scope(principal)
         programs = Program.objects.all() if confined_to is None else Program.objects.filter(pk=confined_to)
-        return Response(ProgramSerializer(programs.order_by("slug"), many=True).data)
+        return self.paged(programs, ProgramSerializer)
 
     @access(roles=("marketing",))
     @extend_schema(request=ProgramSerializer, responses={201: ProgramSerializer})

@@ -12,11 +12,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ambassadors.auth import KeyOrAuthenticated, require
+from ambassadors.filters import WebhookDeliveryFilter, WebhookEndpointFilter
 from ambassadors.models import Program, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from ambassadors.selectors import program_by_slug
 from ambassadors.webhooks import delivery_resend, endpoint_create, endpoint_delete, endpoint_update
 from config.api import json_object
-from config.pagination import LimitOffsetPagination
+from config.filters import ListApi
 from config.schema import access
 from core import policies
 from core.actors import Actor
@@ -83,16 +84,20 @@ def _endpoint(request: Request, slug: str, endpoint_id: int) -> tuple[Program, W
     return program, endpoint
 
 
-class WebhookEndpointsApi(APIView):
+class WebhookEndpointsApi(ListApi):
     permission_classes = [KeyOrAuthenticated]
+    # GET: filtered and paged with cursors, oldest first (config.filters); the queryset is the schema's.
+    queryset = WebhookEndpoint.objects.none()
+    filterset_class = WebhookEndpointFilter
+    serializer_class = WebhookEndpointSerializer
+    cursor_ordering = ("id",)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=WebhookEndpointSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
         require(policies.may_manage_webhooks(policies.Principal.from_request(request), program))
-        endpoints = WebhookEndpoint.objects.filter(program=program).order_by("id")
-        return Response(WebhookEndpointSerializer(endpoints, many=True).data)
+        return self.paged(WebhookEndpoint.objects.filter(program=program), WebhookEndpointSerializer)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(request=WebhookEndpointSerializer, responses={201: WebhookEndpointSerializer})
@@ -132,25 +137,24 @@ class WebhookEndpointDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookDeliveriesApi(APIView):
+class WebhookDeliveriesApi(ListApi):
     """An endpoint's deliveries, newest first, each with its attempts."""
 
     permission_classes = [KeyOrAuthenticated]
-    pagination_class = LimitOffsetPagination  # GET pages with it; the schema documents the page and its limit
+    # Filtered and paged with cursors (config.filters); the queryset is the schema's.
+    queryset = WebhookDelivery.objects.none()
+    filterset_class = WebhookDeliveryFilter
+    serializer_class = WebhookDeliverySerializer
+    cursor_ordering = ("-id",)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=WebhookDeliverySerializer(many=True))
     def get(self, request: Request, slug: str, endpoint_id: int) -> Response:
         _, endpoint = _endpoint(request, slug, endpoint_id)
         deliveries = (
-            WebhookDelivery.objects.filter(endpoint=endpoint)
-            .select_related("message")
-            .prefetch_related("attempt_log")
-            .order_by("-id")
+            WebhookDelivery.objects.filter(endpoint=endpoint).select_related("message").prefetch_related("attempt_log")
         )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(deliveries, request, view=self)
-        return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+        return self.paged(deliveries, WebhookDeliverySerializer)
 
 
 class WebhookDeliveryResendApi(APIView):

@@ -249,7 +249,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.CursorPagination",  # lists page with cursors
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -277,7 +277,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["config.schema.drop_duplicate_spellings"],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.describe_access"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.describe_access",
+        "config.schema_examples.add_examples",  # an example for every request and answer
+    ],
     # No badge from the public validator: the docs call no third-party host (and our CSP would refuse it).
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # reward_type and referee_reward_type share one set of choices: one enum in the schema.
@@ -339,7 +343,7 @@ LOGGING = {
 # How many proxies in front of Parrain append to X-Forwarded-For; 0 means use the socket's address.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
-# --- Rate limits (issue 13: public endpoints under abuse) --------------------------------------------
+# --- Rate limits: public endpoints under abuse ---------------------------------------------------------
 # Every counter lives in the cache (CACHE_URL): Redis in production, so all web processes share them.
 # Rates are "<count>/<second|minute|hour|day>"; a 429 answers with Retry-After.
 # The redirect never refuses a visitor: past this many clicks per minute from one IP on one link, the

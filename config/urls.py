@@ -71,7 +71,7 @@ api_v1 = [
         console_api_contests.ContestStandingApi.as_view(),
         name="api-contest-standing",
     ),
-    # --- Vouchers at checkout (issue 13, helper H8) ---
+    # --- Vouchers at checkout ---
     path(
         "programs/<slug:slug>/vouchers/<str:voucher_code>",
         rewards_api_vouchers.VoucherApi.as_view(),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -13,15 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ambassadors.auth import ApiKeyRateThrottle, KeyOrAuthenticated, ScopedIpThrottle, ScopedKeyThrottle, require
-from ambassadors.normalise import code_key
 from ambassadors.selectors import program_by_slug
 from config.api import json_object
-from config.pagination import LimitOffsetPagination
+from config.filters import ListApi
 from config.schema import access
 from core import policies
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound
 from core.models import AuditEvent
+from referrals.filters import AuditEventFilter, SignupFilter
 from referrals.models import Conversion, Signup
 from referrals.selectors import ambassador_for_code, conversion_for, signups_for_program
 from referrals.services import conversion_record, conversion_refund, signup_override, signup_record, signup_review
@@ -38,30 +37,18 @@ class SignupOutput(serializers.ModelSerializer):
         return signup.ambassador.code if signup.ambassador else None
 
 
-class SignupFilter(django_filters.FilterSet):
-    ambassador = django_filters.CharFilter(method="filter_ambassador", label="Ambassador code")
-    email = django_filters.CharFilter(lookup_expr="icontains")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = Signup
-        fields = ["status", "method", "reason"]
-
-    def filter_ambassador(self, queryset: Any, name: str, value: str) -> Any:
-        if value.lower() == "none":
-            return queryset.filter(ambassador__isnull=True)
-        return queryset.filter(ambassador__code_key=code_key(value))
-
-
-class SignupsApi(APIView):
+class SignupsApi(ListApi):
     """POST records a subscriber (`track` key); GET lists attributions (`read` key or an admin)."""
 
     permission_classes = [KeyOrAuthenticated]
     # Per key and per client IP (THROTTLE_SIGNUPS_KEY, THROTTLE_SIGNUPS_IP), on top of the key's own rate.
     throttle_classes = [ApiKeyRateThrottle, ScopedKeyThrottle, ScopedIpThrottle]
     throttle_scope = "signups"
-    pagination_class = LimitOffsetPagination  # GET pages with it; the schema documents the page and its limit
+    # GET: filtered and paged with cursors, newest first (config.filters); the queryset is the schema's.
+    queryset = Signup.objects.none()
+    filterset_class = SignupFilter
+    serializer_class = SignupOutput
+    cursor_ordering = ("-id",)
 
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
@@ -102,12 +89,7 @@ class SignupsApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
         require(policies.may_read_attributions(policies.Principal.from_request(request), program))
-        filterset = SignupFilter(request.query_params, queryset=signups_for_program(program))
-        if not filterset.is_valid():
-            return Response(filterset.errors, status=status.HTTP_400_BAD_REQUEST)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
-        return paginator.get_paginated_response(SignupOutput(page, many=True).data)
+        return self.paged(signups_for_program(program), SignupOutput)
 
 
 class SignupOverrideApi(APIView):
@@ -319,31 +301,19 @@ class AuditEventOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class AuditEventFilter(django_filters.FilterSet):
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    action = django_filters.CharFilter(lookup_expr="startswith")
+class AuditEventsApi(ListApi):
+    """The audit trail, for admins, newest first."""
 
-    class Meta:
-        model = AuditEvent
-        fields = ["program_id", "actor_type", "actor_id", "object_type", "object_id"]
-
-
-class AuditEventsApi(APIView):
-    """The audit trail, for admins."""
-
-    pagination_class = LimitOffsetPagination  # GET pages with it; the schema documents the page and its limit
+    queryset = AuditEvent.objects.none()  # the schema's; filtered and paged with cursors (config.filters)
+    filterset_class = AuditEventFilter
+    serializer_class = AuditEventOutput
+    cursor_ordering = ("-id",)
 
     @access(roles=("auditors",))
     @extend_schema(responses=AuditEventOutput(many=True), filters=True)
     def get(self, request: Request) -> Response:
         require(policies.may_read_audit(policies.Principal.from_request(request)))
-        filterset = AuditEventFilter(request.query_params, queryset=AuditEvent.objects.all())
-        if not filterset.is_valid():
-            return Response(filterset.errors, status=status.HTTP_400_BAD_REQUEST)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
-        return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)
+        return self.paged(AuditEvent.objects.all(), AuditEventOutput)
 
 
 def _validated(serializer_class: type[serializers.Serializer], request: Request, *, allow_empty: bool = False) -> Any:

@@ -16,10 +16,12 @@ from rest_framework.views import APIView
 from ambassadors.auth import KeyOrAuthenticated, require
 from ambassadors.selectors import program_by_slug
 from config.api import json_object
+from config.filters import ListApi
 from config.schema import access
 from core import policies
 from core.actors import Actor
 from core.errors import NotFound
+from rewards.filters import TierFilter
 from rewards.models import RewardTier
 from rewards.selectors import leaderboard, program_price
 from rewards.services import tier_create, tier_update
@@ -89,15 +91,20 @@ class TierSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class TiersApi(APIView):
+class TiersApi(ListApi):
     permission_classes = [KeyOrAuthenticated]
+    # GET: filtered and paged with cursors, oldest first (config.filters); the queryset is the schema's.
+    queryset = RewardTier.objects.none()
+    filterset_class = TierFilter
+    serializer_class = TierSerializer
+    cursor_ordering = ("id",)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=TierSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
         require(policies.may_manage_program(policies.Principal.from_request(request), program))
-        return Response(TierSerializer(RewardTier.objects.filter(program=program).order_by("id"), many=True).data)
+        return self.paged(RewardTier.objects.filter(program=program), TierSerializer)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(request=TierSerializer, responses={201: TierSerializer})

@@ -15,10 +15,12 @@ from ambassadors.auth import KeyOrAuthenticated, require
 from ambassadors.models import Program
 from ambassadors.selectors import program_by_slug
 from config.api import json_object
+from config.filters import ListApi
 from config.schema import access
 from core import clock, policies
 from core.actors import Actor
 from core.errors import NotFound
+from rewards.filters import ContestFilter
 from rewards.models import Contest
 from rewards.services import contest_create, contest_update
 
@@ -52,15 +54,20 @@ def _contests(program: Program) -> Any:
     return Contest.objects.filter(program=program).prefetch_related("winners__ambassador").order_by("-starts_at", "-id")
 
 
-class ContestsApi(APIView):
+class ContestsApi(ListApi):
     permission_classes = [KeyOrAuthenticated]
+    # GET: filtered and paged with cursors, newest first (config.filters); the queryset is the schema's.
+    queryset = Contest.objects.none()
+    filterset_class = ContestFilter
+    serializer_class = ContestSerializer
+    cursor_ordering = ("-id",)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(responses=ContestSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         program = program_by_slug(slug)
         require(policies.may_manage_contests(policies.Principal.from_request(request), program))
-        return Response(ContestSerializer(_contests(program), many=True).data)
+        return self.paged(_contests(program), ContestSerializer)
 
     @access(scopes=("manage",), roles=("marketing",))
     @extend_schema(request=ContestSerializer, responses={201: ContestSerializer})

@@ -1,5 +1,5 @@
 """Vouchers at checkout: the shop checks a code (valid? what does it give, to whom?) and redeems it for an
-order, at most once, idempotently on the order (issue 13)."""
+order, at most once, idempotently on the order."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def test_a_manage_key_creates_an_endpoint_and_gets_its_secret_once_audited(api, 
     assert endpoint.secret == body["secret"]
     event = AuditEvent.objects.get(action="webhook_endpoint.created")
     assert body["secret"] not in str(event.after)
-    assert api.get(base(program)).json()[0]["id"] == endpoint.pk
+    assert api.get(base(program)).json()["results"][0]["id"] == endpoint.pk
     assert api.get(f"{base(program)}{endpoint.pk}/").json()["url"] == PUBLIC
 
 
@@ -106,14 +106,14 @@ def test_deliveries_list_with_their_attempts_in_constant_queries_and_resend(
 
     deliveries(1)
     api.get(url)  # warm: the key's last use is written once in a while, not on each call
-    with django_assert_num_queries(6) as few:
+    with django_assert_num_queries(5) as few:
         first = api.get(url)
     deliveries(4)
     with django_assert_num_queries(len(few.captured_queries)):
         many = api.get(url)
     assert first.status_code == many.status_code == 200
     page = many.json()
-    assert page["count"] == 5
+    assert len(page["results"]) == 5 and page["next"] is None
     newest = page["results"][0]
     assert newest["event"] == "reward.unlocked" and newest["status"] == "pending"
     assert newest["payload"]["type"] == "reward.unlocked"

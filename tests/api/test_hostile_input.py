@@ -1,5 +1,5 @@
 """Hostile HTTP input never gives a 500 (design 4): PostgreSQL refuses NUL in text, and SQL's LIMIT
-and OFFSET refuse numbers beyond a bigint, so both are stopped at the edges with a 400 or a clamp."""
+and a cursor's position refuse numbers beyond a bigint, so both are stopped at the edges with a 400 or a clamp."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from config.pagination import LimitOffsetPagination
+from config.pagination import CursorPagination
 from referrals.models import Click, Signup
 from tests.conftest import bearer
 from tests.referrals.helpers import row_counts
@@ -92,23 +92,23 @@ def test_ordinary_urls_pass_the_control_character_guard(client, program):
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "expected"),
     [
-        "limit=99999999999999999999",
-        "limit=9223372036854775808",
-        "offset=99999999999999999999",
-        "limit=99999999999999999999&offset=99999999999999999999",
-        "offset=9223372036854775807&limit=9223372036854775807",
-        "offset=-1",
-        "limit=-5",
-        "limit=abc",
-        "offset=abc",
-        "limit=1e9",
-        "limit=",
+        ("limit=99999999999999999999", 200),  # cut to the maximum
+        ("limit=9223372036854775808", 200),
+        ("limit=", 200),  # the default
+        ("limit=-1", 400),
+        ("limit=0", 400),
+        ("limit=-5", 400),
+        ("limit=abc", 400),
+        ("limit=1e9", 400),
+        ("cursor=99999999999999999999", 400),
+        ("cursor=", 200),  # the first page
+        ("offset=99999999999999999999", 200),  # not a parameter of ours: ignored
     ],
 )
 @pytest.mark.parametrize("url", ["/api/v1/programs/{slug}/signups/", "/api/v1/audit-events/"])
-def test_absurd_paging_values_never_give_a_500(url, query, program, friend_email, read_key, auditor):
+def test_absurd_paging_values_never_give_a_500(url, query, expected, program, friend_email, read_key, auditor):
     from core.actors import Actor
     from referrals.services import signup_record
 
@@ -122,12 +122,15 @@ def test_absurd_paging_values_never_give_a_500(url, query, program, friend_email
 
     response = client.get(url.format(slug=program.slug) + "?" + query, **headers)
 
-    assert response.status_code == 200, response.content[:300]
-    assert len(response.json()["results"]) <= LimitOffsetPagination.max_limit
+    assert response.status_code == expected, response.content[:300]
+    if expected == 200:
+        assert len(response.json()["results"]) <= CursorPagination.max_page_size
+    else:
+        assert set(response.json()) <= {"limit", "cursor"}
 
 
 def test_limit_is_capped_at_the_maximum(program, read_key, monkeypatch):
-    monkeypatch.setattr(LimitOffsetPagination, "max_limit", 2)
+    monkeypatch.setattr(CursorPagination, "max_page_size", 2)
     from core.actors import Actor
     from referrals.services import signup_record
 
@@ -138,13 +141,14 @@ def test_limit_is_capped_at_the_maximum(program, read_key, monkeypatch):
 
     assert response.status_code == 200
     body = response.json()
-    assert (body["count"], len(body["results"])) == (3, 2)
-    assert "limit=2" in body["next"]
+    assert len(body["results"]) == 2
+    assert "cursor=" in body["next"]
+    assert len(no_raise().get(body["next"], **bearer(read_key)).json()["results"]) == 1
 
 
 def test_the_default_pagination_is_the_bounded_one(settings):
-    assert settings.REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] == "config.pagination.LimitOffsetPagination"
-    assert 0 < LimitOffsetPagination.max_limit <= 1000
+    assert settings.REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] == "config.pagination.CursorPagination"
+    assert 0 < CursorPagination.max_page_size <= 1000
 
 
 # --- NUL inside JSON strings -------------------------------------------------------------------------

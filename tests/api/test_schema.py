@@ -135,7 +135,7 @@ def scene(program, ambassador, friend_email):
     contest = _running_contest(program, system)
     values = {"slug": program.slug, "code": ambassador.code, "signup_id": signup.pk, "tier_id": tier.pk,
               "external_id": "o-1", "contest_id": contest.pk}  # fmt: skip
-    # --- Vouchers at checkout (issue 13, helper H8): an unlocked voucher of Ana's to check and redeem.
+    # --- Vouchers at checkout: an unlocked voucher of Ana's to check and redeem.
     from decimal import Decimal
 
     from rewards.models import RewardTier
@@ -147,7 +147,7 @@ def scene(program, ambassador, friend_email):
     )  # fmt: skip
     values["voucher_code"] = grant_create(tier=voucher_tier, occurrence=1, ambassador=ambassador).voucher_code
     # --- end vouchers
-    # --- Webhooks (issue 13, helper H9): an endpoint of the program and a delivery to it.
+    # --- Webhooks: an endpoint of the program and a delivery to it.
     from tests.core.permission_rows_api_webhooks import scene_kwargs as webhook_kwargs
 
     values.update(webhook_kwargs({"program": program}))

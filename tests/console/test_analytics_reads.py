@@ -1,4 +1,4 @@
-"""How console.analytics reads a million signups fast (issue 12's bench): the covering indexes of migration
+"""How console.analytics reads a million signups fast (bench/consoles.py): the covering indexes of migration
 referrals 0009 serve its very queries off the index alone, PostgreSQL knows how many UTC days a period holds,
 and the queries run with JIT compilation off, in a transaction that ends with them (the setting with it).
 The figures themselves are proved against hand-computed numbers in test_analytics.py.
@@ -82,7 +82,7 @@ def _plan(sql: str) -> str:
     other index to choose from (dropped in a transaction rolled back; those behind constraints stay): an
     index-only scan of an analytics index shows that index answers the query alone (its predicate implied by
     the query's, every column read carried). On a few thousand rows any index costs about the same, so the
-    planner would otherwise pick one at random; on the bench it picks these (see the report of issue 12)."""
+    planner would otherwise pick one at random; on the bench it picks these (bench/README.md, consoles.py)."""
     tables = ("referrals_signup", "referrals_click")
     with connection.cursor() as cursor:
         for table in tables:

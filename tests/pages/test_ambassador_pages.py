@@ -1,4 +1,4 @@
-"""Every page of the ambassador's home (issue 11) in a real browser, in English and in French: axe-core finds
+"""Every page of the ambassador's home in a real browser, in English and in French: axe-core finds
 no serious or critical WCAG 2.1 A/AA violation at phone (390 px) or desktop (1280 px) width, no page logs a
 console error, a CSP violation or answers an error status; and the dashboard, the program page and the
 widget are screenshotted at both widths (screenshots/, ignored by git).

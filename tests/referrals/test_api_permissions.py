@@ -103,7 +103,7 @@ def test_permission_matrix(request, scene, name, caller, expected):
 def test_a_key_of_another_program_lists_only_its_own_program(scene, api, other_key):
     response = api.get("/api/v1/programs/", **bearer(other_key))
 
-    assert [p["slug"] for p in response.json()] == ["other-launch"]
+    assert [p["slug"] for p in response.json()["results"]] == ["other-launch"]
 
 
 def test_the_leaderboard_is_public_when_the_program_says_so(scene, program, api):

@@ -1,4 +1,4 @@
-"""A flood of clicks from one address (issue 13): `/r/<code>` never blocks a visitor, but past
+"""A flood of clicks from one address: `/r/<code>` never blocks a visitor, but past
 CLICK_FLOOD_PER_MINUTE the clicks are flagged and credit nobody, while other visitors' clicks still do.
 Counted in Redis (the production cache) when REDIS_URL is set; a Redis that is down costs no redirect."""
 

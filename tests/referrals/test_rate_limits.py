@@ -1,4 +1,4 @@
-"""Public endpoints under abuse (issue 13): the form, the signup and conversion APIs, bad API keys and
+"""Public endpoints under abuse: the form, the signup and conversion APIs, bad API keys and
 log-in answer 429 with Retry-After past their limits, per IP and per key, and let the caller back in once
 the window has passed. Counted in Redis (the production cache) when REDIS_URL is set."""
 

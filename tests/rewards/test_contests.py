@@ -398,7 +398,7 @@ def test_who_may_configure_contests(program, api, read_key, marketer, outsider):
         assert api.post(contests_url(program), MONTHLY, format="json").status_code == 403
         api.force_login(marketer)
         assert api.post(contests_url(program), MONTHLY, format="json").status_code == 201
-        assert len(api.get(contests_url(program)).json()) == 1
+        assert len(api.get(contests_url(program)).json()["results"]) == 1
     (created,) = AuditEvent.objects.filter(action="contest.created")
     assert created.actor_label == "marketer"
 

@@ -1,4 +1,4 @@
-"""Vouchers that expire (issue 13: "a revoked or expired voucher is refused with its reason").
+"""Vouchers that expire ("a revoked or expired voucher is refused with its reason").
 
 A tier's `voucher_valid_days` (empty: its vouchers never expire) sets each new grant's `expires_at`; the
 voucher API says `expired` once past it (derived from the clock when read, never stored) and refuses to

@@ -1,4 +1,4 @@
-"""Vouchers at checkout (issue 13): the shop checks a voucher and redeems it for an order, at most once.
+"""Vouchers at checkout: the shop checks a voucher and redeems it for an order, at most once.
 
 GET /api/v1/programs/<slug>/vouchers/<code> and POST .../vouchers/<code>/redeem (rewards/api_vouchers.py,
 rewards.services.grants.grant_redeem_for_order). Who may call them: tests/core/permission_rows_api_vouchers.py.
