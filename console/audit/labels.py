@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 # Labels of the stored values, translated (the models' own labels are the API's, in English).
 SIGNUP_STATUSES = {
-    "qualified": _("Qualified"),
+    "qualified": pgettext_lazy("signup status", "Qualified"),
     "pending_review": _("Held for review"),
-    "rejected": _("Rejected"),
+    "rejected": pgettext_lazy("signup status", "Rejected"),
 }
 SIGNUP_METHODS = {
     "code": _("Referral code"),
