@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "ambassadors",
     "referrals",
     "rewards",
+    "commerce",
     "console",
 ]
 

@@ -6,12 +6,16 @@ from drf_spectacular.views import SpectacularAPIView
 
 from ambassadors import api as ambassadors_api
 from ambassadors import api_webhooks as ambassadors_api_webhooks
+from commerce import urls as commerce_urls
+from commerce import urls_stripe as commerce_stripe_urls
 from config import health, i18n
 from config.schema import SwaggerDocsView
 from console import api as console_api
 from console import api_contests as console_api_contests
 from console import program_views
 from console import urls as console_urls
+from console import urls_commerce as console_commerce_urls
+from console import urls_privacy as console_privacy_urls
 from console import views_unsubscribe as console_unsubscribe
 from console.audit import urls as audit_urls
 from console.staff import urls as staff_urls
@@ -106,6 +110,10 @@ api_v1 = [
     ),
     path("me", console_api.MeApi.as_view(), name="api-me"),
     path("audit-events/", referrals_api.AuditEventsApi.as_view(), name="api-audit-events"),
+    *console_privacy_urls.api_urlpatterns,
+    *commerce_stripe_urls.api_urlpatterns,
+    *commerce_urls.api_urlpatterns,
+    *console_commerce_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -119,6 +127,10 @@ urlpatterns = [
     *console_urls.urlpatterns,  # spliced, not include()d: the permission table enumerates top-level pages
     *staff_urls.urlpatterns,
     *audit_urls.urlpatterns,
+    *console_privacy_urls.urlpatterns,
+    *commerce_stripe_urls.urlpatterns,
+    *commerce_urls.urlpatterns,
+    *console_commerce_urls.urlpatterns,
     path("health/", health.health, name="health"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

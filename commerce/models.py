@@ -1,0 +1,1 @@
+"""Parrain's links with the business's commerce: Stripe, embedded dashboards, waitlists, cash payouts."""

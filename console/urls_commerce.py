@@ -1,0 +1,7 @@
+"""URL patterns spliced into config/urls.py: `urlpatterns` at the site's root (pages and endpoints the
+permission table enumerates), `api_urlpatterns` under /api/v1/."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
+api_urlpatterns: list[URLPattern] = []
