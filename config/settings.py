@@ -313,6 +313,8 @@ CELERY_BEAT_SCHEDULE = {
     "freeze-ended-contests": {"task": "rewards.freeze_ended_contests", "schedule": 60.0},
     # Webhooks: dispatch what a broker outage left in the outbox, send the retries that are due.
     "webhooks-sweep": {"task": "ambassadors.webhooks_sweep", "schedule": 60.0},
+    # The staff analytics' daily roll-ups: the day just over, and any day a review or override reopened.
+    "rollup-analytics": {"task": "referrals.rollup_analytics", "schedule": 600.0},
 }
 CELERY_TIMEZONE = "UTC"
 

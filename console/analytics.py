@@ -36,7 +36,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 
 from ambassadors.models import Ambassador, Program
-from referrals.models import Click, Conversion, Signup
+from referrals.models import Click, Conversion, DailyClicks, DailySignups, RollupDay, Signup
 from rewards.models import Milestone
 
 QUALIFIED = Signup.Status.QUALIFIED
@@ -99,6 +99,66 @@ class Period:
         return Q(**{f"{field}__gte": self.since, f"{field}__lt": self.until})
 
 
+# --- Where each day of the period is read from ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The days of a period read from the daily roll-ups (sealed: over, rolled up, not reopened since) and
+    the spans read from the source rows (today, days not rolled up yet, days a change reopened): together
+    they cover the period once (referrals/services/rollups.py)."""
+
+    click_days: tuple[date, ...]
+    signup_days: tuple[date, ...]
+    raw_clicks: tuple[tuple[datetime, datetime], ...]  # [start, end) spans of whole UTC days
+    raw_signups: tuple[tuple[datetime, datetime], ...]
+
+
+def _spans(period: Period, sealed: set[date]) -> tuple[tuple[datetime, datetime], ...]:
+    """The period's days not in `sealed`, as [start, end) spans of consecutive days."""
+    spans: list[tuple[datetime, datetime]] = []
+    for n in range(period.days):
+        day = period.first + timedelta(days=n)
+        if day in sealed:
+            continue
+        start = datetime.combine(day, time.min, tzinfo=UTC)
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], start + timedelta(days=1))
+        else:
+            spans.append((start, start + timedelta(days=1)))
+    return tuple(spans)
+
+
+def sources(program: Program, period: Period) -> Sources:
+    """1 query: the period's rolled-up days."""
+    rows = RollupDay.objects.filter(program=program, day__gte=period.first, day__lte=period.last).values_list(
+        "day", "clicks_sealed", "signups_sealed"
+    )
+    clicks = {day for day, clicks_sealed, _ in rows if clicks_sealed}
+    signups = {day for day, _, signups_sealed in rows if signups_sealed}
+    return Sources(
+        click_days=tuple(sorted(clicks)),
+        signup_days=tuple(sorted(signups)),
+        raw_clicks=_spans(period, clicks),
+        raw_signups=_spans(period, signups),
+    )
+
+
+# A day no program has: what the roll-ups are asked for when no day of the period is rolled up.
+NO_DAY = date(1, 1, 1)
+
+
+def _spans_q(field: str, spans: Sequence[tuple[datetime, datetime]], period: Period) -> Q:
+    """The spans as a condition on `field`; when there is none, a condition nothing meets (an empty range),
+    still sent to the database so that the number of queries does not depend on what is rolled up."""
+    if not spans:
+        return Q(**{f"{field}__gte": period.until, f"{field}__lt": period.since})
+    q = Q()
+    for start, end in spans:
+        q |= Q(**{f"{field}__gte": start, f"{field}__lt": end})
+    return q
+
+
 # --- Signups per day: one pass over the period's signups serves the funnel, the days and the weeks --------
 
 
@@ -113,29 +173,58 @@ class SignupDay:
     walk_ins_qualified: int
 
 
-def signup_days(program: Program, period: Period) -> tuple[SignupDay, ...]:
-    """The days of the period that had signups, counted by the database (UTC days): 1 query."""
-    referred, walk_in, qualified = Q(ambassador__isnull=False), Q(ambassador__isnull=True), Q(status=QUALIFIED)
-    rows = (
-        Signup.objects.filter(period.q("created_at"), program=program)
+def signup_days(program: Program, period: Period, *, read: Sources | None = None) -> tuple[SignupDay, ...]:
+    """The days of the period that had signups, counted by the database (UTC days): 2 queries (1 given the
+    period's `sources`): the rolled-up days from the roll-up and the others from the signups, in one UNION."""
+    read = sources(program, period) if read is None else read
+    # Named apart from the roll-up's own fields: an annotation may not shadow the field it sums.
+    columns = ("day", "n_signups", "n_qualified", "n_referred", "n_referred_qualified", "n_walk_ins",
+               "n_walk_ins_qualified")  # fmt: skip
+    walk_in = Q(ambassador__isnull=True)
+    rolled = (
+        # An impossible day when none is rolled up: the query (and the page's query count) stays the same.
+        DailySignups.objects.filter(program=program, day__in=read.signup_days or [NO_DAY])
+        .values("day")
+        .annotate(
+            n_signups=Sum("signups"),
+            n_qualified=Sum("qualified"),
+            n_referred=Sum("signups", filter=~walk_in),
+            n_referred_qualified=Sum("qualified", filter=~walk_in),
+            n_walk_ins=Sum("signups", filter=walk_in),
+            n_walk_ins_qualified=Sum("qualified", filter=walk_in),
+        )
+        .order_by()
+        .values_list(*columns)
+    )
+    qualified = Q(status=QUALIFIED)
+    raw = (
+        Signup.objects.filter(_spans_q("created_at", read.raw_signups, period), program=program)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
         .annotate(
             # Rows counted by created_at (never null): the covering index signup_analytics holds it, not the
             # id, so the database counts off the index alone.
-            signups=Count("created_at"),
-            qualified=Count("created_at", filter=qualified),
-            referred=Count("created_at", filter=referred),
-            referred_qualified=Count("created_at", filter=referred & qualified),
-            walk_ins=Count("created_at", filter=walk_in),
-            walk_ins_qualified=Count("created_at", filter=walk_in & qualified),
+            n_signups=Count("created_at"),
+            n_qualified=Count("created_at", filter=qualified),
+            n_referred=Count("created_at", filter=~walk_in),
+            n_referred_qualified=Count("created_at", filter=~walk_in & qualified),
+            n_walk_ins=Count("created_at", filter=walk_in),
+            n_walk_ins_qualified=Count("created_at", filter=walk_in & qualified),
         )
         # No ORDER BY: grouping by hashing beats sorting 750,000 rows; the few hundred days are sorted here.
         .order_by()
-        .values_list("day", "signups", "qualified", "referred", "referred_qualified", "walk_ins", "walk_ins_qualified")
+        .values_list(*columns)
     )
     with _reading():
-        return tuple(SignupDay(*row) for row in sorted(rows))
+        rows = list(rolled.union(raw, all=True))
+    return tuple(
+        SignupDay(_day(day), *(int(n or 0) for n in counts)) for day, *counts in sorted(rows, key=lambda r: str(r[0]))
+    )
+
+
+def _day(value: Any) -> date:
+    # A UNION's dates come back as dates on PostgreSQL, as text on SQLite.
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 # --- The funnel --------------------------------------------------------------------------------------
@@ -190,6 +279,16 @@ def funnel_sales(program: Program, period: Period) -> FunnelSales:
     return FunnelSales(converted=sales["converted"], approved_conversions=sales["n"], revenue=sales["revenue"])
 
 
+def human_clicks(program: Program, period: Period, *, read: Sources | None = None) -> int:
+    """The period's human clicks (bots and flood left out): the roll-ups' and the source rows' together."""
+    read = sources(program, period) if read is None else read
+    rolled = DailyClicks.objects.filter(program=program, day__in=read.click_days or [NO_DAY])
+    raw = Click.objects.filter(
+        _spans_q("created_at", read.raw_clicks, period), program=program, is_bot=False, flood=False
+    )
+    return int(rolled.aggregate(n=Sum("human"))["n"] or 0) + raw.count()
+
+
 def funnel(
     program: Program,
     period: Period,
@@ -198,10 +297,11 @@ def funnel(
     clicks: int | None = None,
     sales: FunnelSales | None = None,
 ) -> Funnel:
-    """3 queries; none when given the period's `signup_days`, human clicks and sales (program_analytics has them)."""
+    """A few queries; none when given the period's `signup_days`, human clicks and sales (program_analytics
+    has them)."""
     with _reading():
         if clicks is None:
-            clicks = Click.objects.filter(period.q("created_at"), program=program, is_bot=False, flood=False).count()
+            clicks = human_clicks(program, period)
         if days is None:
             days = signup_days(program, period)
         if sales is None:
@@ -444,11 +544,24 @@ REACH_ORDER = "clicks DESC, qualified DESC, id"
 PARETO_ORDER = "qualified DESC, id"
 
 
-def _ambassador_stats(program: Program, period: Period) -> tuple[str, dict[str, Any]]:
+def _spans_sql(column: str, spans: Sequence[tuple[datetime, datetime]], prefix: str) -> tuple[str, dict[str, Any]]:
+    """`(column >= %(p0s)s AND column < %(p0e)s) OR ...` over the spans; a false condition without any."""
+    moment = connection.ops.adapt_datetimefield_value
+    if not spans:
+        return "1 = 0", {}
+    terms, params = [], {}
+    for i, (start, end) in enumerate(spans):
+        terms.append(f"({column} >= %({prefix}{i}s)s AND {column} < %({prefix}{i}e)s)")
+        params[f"{prefix}{i}s"], params[f"{prefix}{i}e"] = moment(start), moment(end)
+    return "(" + " OR ".join(terms) + ")", params
+
+
+def _ambassador_stats(program: Program, period: Period, read: Sources | None = None) -> tuple[str, dict[str, Any]]:
     """(SQL, params) of `WITH ... labelled AS (...)`: every ambassador of the program with what the period
     brought, each source read once and grouped by the database (then hash-joined to the ambassadors):
 
-    - clicks: human clicks in the period; qualified: qualified signups they referred, created in the period;
+    - clicks: human clicks in the period; qualified: qualified signups they referred, created in the period
+      (both from the daily roll-ups for the rolled-up days, from the source rows for the others: `sources`);
     - recruit_conversions, recruit_revenue: approved purchases in the period of their qualified recruits;
     - own_conversions, own_spend: approved purchases in the period of the program's signup whose canonical
       mailbox is the ambassador's, whatever that signup's status (a purchase refused as self-referral is still
@@ -471,18 +584,39 @@ def _ambassador_stats(program: Program, period: Period) -> tuple[str, dict[str, 
         "click": Click._meta.db_table,
         "signup": Signup._meta.db_table,
         "conversion": Conversion._meta.db_table,
+        "daily_clicks": DailyClicks._meta.db_table,
+        "daily_signups": DailySignups._meta.db_table,
     }
+    read = sources(program, period) if read is None else read
+    raw_clicks, raw_clicks_params = _spans_sql("created_at", read.raw_clicks, "rc")
+    raw_signups, raw_signups_params = _spans_sql("created_at", read.raw_signups, "rs")
+    day = connection.ops.adapt_datefield_value
+    click_days = {f"cd{i}": day(d) for i, d in enumerate(read.click_days)}
+    signup_days = {f"sd{i}": day(d) for i, d in enumerate(read.signup_days)}
+    in_click_days = ", ".join(f"%({name})s" for name in click_days) or "NULL"
+    in_signup_days = ", ".join(f"%({name})s" for name in signup_days) or "NULL"
     sql = f"""
         WITH clicks AS (
-            SELECT ambassador_id, COUNT(*) AS n FROM {t["click"]}
-            WHERE program_id = %(program)s AND NOT is_bot AND NOT flood
-              AND created_at >= %(since)s AND created_at < %(until)s
-            GROUP BY ambassador_id
+            SELECT ambassador_id, SUM(n) AS n FROM (
+                SELECT ambassador_id, SUM(human) AS n FROM {t["daily_clicks"]}
+                WHERE program_id = %(program)s AND day IN ({in_click_days})
+                GROUP BY ambassador_id
+                UNION ALL
+                SELECT ambassador_id, COUNT(*) AS n FROM {t["click"]}
+                WHERE program_id = %(program)s AND NOT is_bot AND NOT flood AND {raw_clicks}
+                GROUP BY ambassador_id
+            ) both_sources GROUP BY ambassador_id
         ), recruits AS (
-            SELECT ambassador_id, COUNT(*) AS n FROM {t["signup"]}
-            WHERE program_id = %(program)s AND status = %(qualified)s AND ambassador_id IS NOT NULL
-              AND created_at >= %(since)s AND created_at < %(until)s
-            GROUP BY ambassador_id
+            SELECT ambassador_id, SUM(n) AS n FROM (
+                SELECT ambassador_id, SUM(qualified) AS n FROM {t["daily_signups"]}
+                WHERE program_id = %(program)s AND ambassador_id IS NOT NULL AND day IN ({in_signup_days})
+                GROUP BY ambassador_id
+                UNION ALL
+                SELECT ambassador_id, COUNT(*) AS n FROM {t["signup"]}
+                WHERE program_id = %(program)s AND status = %(qualified)s AND ambassador_id IS NOT NULL
+                  AND {raw_signups}
+                GROUP BY ambassador_id
+            ) both_sources GROUP BY ambassador_id
         ), sales AS (
             SELECT c.signup_id, c.amount, s.ambassador_id, s.status AS signup_status,
                    s.created_at AS signup_created_at, s.email_canonical
@@ -534,6 +668,10 @@ def _ambassador_stats(program: Program, period: Period) -> tuple[str, dict[str, 
         "influencer": INFLUENCER,
         "ambassador": AMBASSADOR,
         **month_params,
+        **raw_clicks_params,
+        **raw_signups_params,
+        **click_days,
+        **signup_days,
     }
     return sql, params
 
@@ -544,7 +682,7 @@ def _money(value: Any) -> Decimal:
 
 
 def ambassadors_overview(
-    program: Program, period: Period, *, value_limit: int, reach_limit: int
+    program: Program, period: Period, *, value_limit: int, reach_limit: int, read: Sources | None = None
 ) -> AmbassadorsOverview:
     """The value ranking's first `value_limit`, reach's `reach_limit` most clicked, the label counts, and the
     80/20 figures: 1 query. The database ranks every ambassador with window functions and returns only the
@@ -555,7 +693,7 @@ def ambassadors_overview(
     are the first ceil(0.2 × their number); the curve gives, for each whole percentile p, the share of those
     signups brought by the first ceil(p × number / 100).
     """
-    stats, params = _ambassador_stats(program, period)
+    stats, params = _ambassador_stats(program, period, read)
     # The funnel's purchases: those of the period's qualified referred signups.
     funnel_sales = (
         "signup_status = %(qualified)s AND ambassador_id IS NOT NULL"
@@ -738,12 +876,14 @@ class ProgramAnalytics:
 def program_analytics(
     program: Program, period: Period, *, value_limit: int = 20, reach_limit: int = 50
 ) -> ProgramAnalytics:
-    """Everything the analytics page shows: 3 queries, whatever the numbers of signups and ambassadors: the
-    signups per day (for the funnel, the days and the weeks), the milestones, and every figure read per
-    ambassador (clicks, the funnel's purchases, value, reach, the 80/20 curve, the cohorts) in one."""
+    """Everything the analytics page shows: 5 queries, whatever the numbers of signups and ambassadors: which
+    days are rolled up, the signups per day from the roll-ups and from the source rows (for the funnel, the
+    days and the weeks), the milestones, and every figure read per ambassador (clicks, the funnel's
+    purchases, value, reach, the 80/20 curve, the cohorts) in one."""
     with _reading():  # one transaction for the page's queries
-        days = signup_days(program, period)
-        ambassadors = ambassadors_overview(program, period, value_limit=value_limit, reach_limit=reach_limit)
+        read = sources(program, period)
+        days = signup_days(program, period, read=read)
+        ambassadors = ambassadors_overview(program, period, value_limit=value_limit, reach_limit=reach_limit, read=read)
         return ProgramAnalytics(
             program_slug=program.slug,
             currency=program.currency,

@@ -194,3 +194,74 @@ class Conversion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.amount} {self.currency}"
+
+
+# --- Daily roll-ups: what the staff analytics read for the days that are over -------------------------
+#
+# The analytics of a 90-day period would otherwise count every click and signup of the period on every
+# view. A day that is over is rolled up once per program (referrals.services.rollups): its human clicks
+# per link and its signups per ambassador, and a RollupDay row says which of the two are sealed. Reads take
+# the sealed days from here and the others (today, and any day a change reopened) from the source rows,
+# so a figure is the same whichever way it is read. Clicks of a day never change once the day is over, so
+# their roll-up stays sealed (and lets the retention delete old clicks); a signup reviewed or reassigned
+# reopens its day's signups until the next roll-up.
+
+
+class RollupDay(models.Model):
+    """One UTC day of one program: whether its clicks and its signups are rolled up (sealed)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    clicks_sealed = models.BooleanField(default=False)
+    signups_sealed = models.BooleanField(default=False)
+    # The click rows of the day were deleted by the retention: the roll-up is all there is of them.
+    clicks_purged = models.BooleanField(default=False)
+    rolled_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["program", "day"], name="rollup_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} {self.day}"
+
+
+class DailyClicks(models.Model):
+    """The clicks of one day through one link of an ambassador (link null: the main link /r/<code>)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.CASCADE, related_name="+", db_index=False)
+    link = models.ForeignKey(ReferralLink, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    day = models.DateField()
+    human = models.PositiveIntegerField(default=0)  # what every count shows: bots and flood left out
+    bots = models.PositiveIntegerField(default=0)
+    flood = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # The analytics of a period, per ambassador; the dashboards, per ambassador.
+            models.Index(fields=["program", "day"], include=["ambassador", "human"], name="daily_clicks_period"),
+            models.Index(fields=["ambassador", "day"], name="daily_clicks_ambassador"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ambassador_id} {self.day}: {self.human}"
+
+
+class DailySignups(models.Model):
+    """The signups of one day credited to one ambassador (null: the walk-ins), whatever their status."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    day = models.DateField()
+    signups = models.PositiveIntegerField(default=0)
+    qualified = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["program", "day"], include=["ambassador", "signups", "qualified"], name="daily_signups_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ambassador_id} {self.day}: {self.signups}"

@@ -24,3 +24,14 @@ def approve_due_conversions() -> int:
 def friend_subscribed_notify(signup_id: int) -> None:
     """E-mail the ambassador that a friend subscribed through their link; at most once per signup."""
     notifications.friend_subscribed_send(signup_id=signup_id)
+
+
+@shared_task(name="referrals.rollup_analytics", acks_late=True)
+def rollup_analytics(program_id: int | None = None) -> int:
+    """Roll up the days that are over (and those a change reopened) for the staff analytics: beat runs it for
+    every program; a change to a past day's signup enqueues it for its program. Safe to run twice."""
+    from ambassadors.models import Program
+    from referrals.services.rollups import rollup_due
+
+    programs = None if program_id is None else Program.objects.filter(pk=program_id)
+    return rollup_due(programs=programs).days

@@ -14,6 +14,7 @@ from core.audit import audit_record
 from core.errors import Conflict, InvalidInput
 from core.locking import transaction_retry
 from referrals.models import Conversion, Signup
+from referrals.services.rollups import signups_reopen
 from referrals.services.signups import counts_announce, signup_snapshot
 
 # What an override or a review may change on a signup; its keys (program, e-mail, external id) stay.
@@ -78,6 +79,8 @@ def _signup_change(
             after=signup_snapshot(locked),
             reason=reason.strip(),
         )
+        # The staff analytics read this signup's day from its rows again until it is rolled up anew.
+        signups_reopen(program_id=locked.program_id, created_at=locked.created_at)
         counts_announce(locked.program_id, old_ambassador, locked.ambassador_id)
     return locked
 

@@ -14,10 +14,11 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from console import analytics
-from console.analytics import Period, ambassadors_overview, program_analytics, signup_days, value_stream
+from console.analytics import Period, ambassadors_overview, program_analytics, signup_days, sources, value_stream
 from core.actors import Actor
 from referrals.models import Click, Signup
 from referrals.services import signup_record
+from referrals.services.rollups import rollup_due
 from tests.factories import ProgramFactory, enroll
 
 SYSTEM = Actor.system("test")
@@ -49,7 +50,8 @@ def program(time_machine) -> Any:
 def _sql_of(run: Any) -> list[str]:
     with CaptureQueriesContext(connection) as captured:
         run()
-    return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
+    reads = ("SELECT", "WITH", "(SELECT")  # a UNION starts with its first part in parentheses
+    return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(reads)]
 
 
 def _bulk(program: Any, count: int = 3000) -> None:
@@ -74,7 +76,7 @@ def _bulk(program: Any, count: int = 3000) -> None:
         )
 
 
-ANALYTICS_INDEXES = ("signup_analytics", "click_human_analytics")
+ANALYTICS_INDEXES = ("signup_analytics", "click_human_analytics", "daily_signups_period", "daily_clicks_period")
 
 
 def _plan(sql: str) -> str:
@@ -83,7 +85,7 @@ def _plan(sql: str) -> str:
     index-only scan of an analytics index shows that index answers the query alone (its predicate implied by
     the query's, every column read carried). On a few thousand rows any index costs about the same, so the
     planner would otherwise pick one at random; on the bench it picks these (bench/README.md, consoles.py)."""
-    tables = ("referrals_signup", "referrals_click")
+    tables = ("referrals_signup", "referrals_click", "referrals_dailysignups", "referrals_dailyclicks")
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"VACUUM ANALYZE {table}")  # outside a transaction: these tests commit
@@ -104,25 +106,40 @@ def _plan(sql: str) -> str:
     return plan
 
 
+def _half_rolled_up(program: Any) -> Any:
+    """The days up to 1 February rolled up, the others read from the rows: the period's reads use both."""
+    rollup_due(programs=[program], now=datetime(2026, 2, 2, tzinfo=UTC))
+    read = sources(program, WIDE)
+    assert read.signup_days and read.raw_signups and read.click_days and read.raw_clicks
+    return read
+
+
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_the_signups_per_day_are_counted_off_the_covering_index(program):
+def test_the_signups_per_day_are_counted_off_the_covering_indexes(program):
     _bulk(program)
-    (sql,) = _sql_of(lambda: signup_days(program, WIDE))
+    read = _half_rolled_up(program)
+    (sql,) = _sql_of(lambda: signup_days(program, WIDE, read=read))
 
-    assert "Index Only Scan using signup_analytics" in _plan(sql)
+    plan = _plan(sql)
+
+    assert "Index Only Scan using signup_analytics" in plan  # the days read from the signups
+    assert "Index Only Scan using daily_signups_period" in plan  # the rolled-up days
 
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_the_clicks_and_recruits_per_ambassador_are_counted_off_the_covering_indexes(program):
     _bulk(program)
-    (sql,) = _sql_of(lambda: ambassadors_overview(program, WIDE, value_limit=5, reach_limit=5))
+    read = _half_rolled_up(program)
+    (sql,) = _sql_of(lambda: ambassadors_overview(program, WIDE, value_limit=5, reach_limit=5, read=read))
 
     plan = _plan(sql)
 
     assert "Index Only Scan using click_human_analytics" in plan  # human clicks: the partial index, bots left out
     assert "Index Only Scan using signup_analytics" in plan  # qualified recruits per ambassador
+    assert "Index Only Scan using daily_clicks_period" in plan  # and the rolled-up days of both
+    assert "Index Only Scan using daily_signups_period" in plan
 
 
 @postgres_only

@@ -1,0 +1,43 @@
+"""`manage.py rollup_analytics`: roll up the days that are over for the staff analytics (beat does it too).
+
+One transaction per program and day: stopped with Ctrl-C, it finishes the day it is in; run again, it rolls
+up only what is left. `--verify` also recounts every sealed day from the source rows and repairs a day
+that differs (there should be none: it says how many it found).
+"""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ambassadors.models import Program
+from core import clock
+from core.progress import progress
+from referrals.services.rollups import due_days, rollup_due, rollup_verify
+
+
+class Command(BaseCommand):
+    help = "Roll up the clicks and signups of past days for the staff analytics; --verify recounts sealed days."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--program", help="Only this program (its slug)")
+        parser.add_argument("--verify", action="store_true", help="Recount sealed days and repair any difference")
+
+    def handle(self, *args: Any, program: str | None, verify: bool, **options: Any) -> None:
+        programs = list(Program.objects.order_by("pk"))
+        if program is not None:
+            programs = [p for p in programs if p.slug == program]
+            if not programs:
+                raise CommandError(f"No program with the slug {program!r}.")
+        now = clock.now()
+        total = sum(len(due_days(p, now=now)) for p in programs)
+        with progress("roll up analytics days", total=total, stdout=self.stdout) as bar:
+
+            def step() -> bool:
+                bar.advance(1)
+                return True
+
+            run = rollup_due(programs=programs, now=now, on_day=step)
+            bar.details["rolled_up"] = run.days
+            if verify:
+                repaired = [day for p in programs for day in rollup_verify(program=p, now=now)]
+                bar.details["repaired"] = len(repaired)
