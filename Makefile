@@ -1,6 +1,6 @@
 # Parrain developer commands (GNU make). Every target works from a fresh clone.
 #
-#   make install   .venv with the pinned dependencies of requirements.lock (instant when up to date)
+#   make install   .venv with the pinned dependencies of requirements/dev.lock (instant when up to date)
 #   make run       embedded default: SQLite file, eager tasks, periodic tasks in a thread, demo data,
 #                  http://127.0.0.1:$(PORT)/
 #   make manage    ARGS="create_api_key book-launch --scopes track": a manage.py command with run's settings
@@ -67,10 +67,10 @@ vendor: node_modules/.package-lock.json
 # `make test` always installs it: without npm it stops here rather than letting the browser tests skip it.
 axe: node_modules/.package-lock.json
 
-$(STAMP): requirements.lock
+$(STAMP): requirements/runtime.lock requirements/dev.lock
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
 	@touch $@
 
 run: install

@@ -68,6 +68,8 @@ class ProgramForm(forms.ModelForm):
                 name=data.get("name"),
                 share_message=data.get("share_message"),
                 rates={name: data.get(name) for name in RATE_FIELDS},
+                attribution_model=data.get("attribution_model"),
+                attribution_cookie=data.get("attribution_cookie"),
             )
         except ParrainError as exc:
             raise _as_validation_error(exc, self) from exc

@@ -26,15 +26,16 @@ class ProgramSerializer(serializers.ModelSerializer):
         model = Program
         fields = [
             "slug", "name", "description", "destination_url", "allowed_redirect_hosts",
-            "attribution_window_days", "attribution_model", "hold_period_days", "currency",
+            "attribution_window_days", "attribution_model", "attribution_cookie", "hold_period_days", "currency",
             "base_price", "floor_price", "velocity_limit", "leaderboard_public", "status", "share_message",
             "influencer_min_clicks", "influencer_max_rate", "ambassador_min_qualified", "ambassador_min_rate",
-            "created_at",
+            "click_retention_months", "created_at",
         ]  # fmt: skip
         read_only_fields = ["created_at"]
         extra_kwargs = {
             "attribution_window_days": {"min_value": 1, "max_value": 3650},
             "hold_period_days": {"min_value": 0, "max_value": 3650},
+            "click_retention_months": {"min_value": 1, "max_value": 120},
             "velocity_limit": {"min_value": 1, "max_value": 1_000_000},
             "base_price": {"min_value": 0},
             "floor_price": {"min_value": 0},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext
@@ -32,7 +32,16 @@ class Program(models.Model):
     attribution_model = models.CharField(
         max_length=16, choices=AttributionModel.choices, default=AttributionModel.LAST_CLICK
     )
+    # Off: cookieless. /r/<code> sets no cookie at all, and a signup is credited only from what the landing
+    # URL carries (ref, click_id passed on by the integration or the hosted form) or the code typed in.
+    attribution_cookie = models.BooleanField(default=True)
     hold_period_days = models.PositiveIntegerField(default=14)
+    # Clicks older than this are rolled up into daily counts per link and deleted (referrals.services.retention);
+    # counts and analytics keep showing them. A click that credited a signup stays, stripped of its IP hash,
+    # visitor id and referer: it is the signup's attribution record.
+    click_retention_months = models.PositiveSmallIntegerField(
+        default=13, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
     currency = models.CharField(max_length=3, default="EUR")
     base_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     floor_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
@@ -151,6 +160,25 @@ class ProgramCounters(models.Model):
 
     def __str__(self) -> str:
         return f"counters of program {self.program_id}"
+
+
+class ProgramCounterDelta(models.Model):
+    """A change to a program's counters not folded into its ProgramCounters row yet.
+
+    A signup (and a review or override that changes what counts) inserts one of these in its own
+    transaction instead of updating the program's one counters row, so the signups of a launch never
+    queue behind that row's lock. A worker folds them in (rewards.services.recalculation:
+    program_recalculate, under the counters row's lock): it deletes the rows it adds, in one transaction,
+    so each is counted exactly once. The reconciliation folds and recounts them from the signups.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    signups = models.IntegerField(default=0)
+    qualified = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.signups:+d} signups, {self.qualified:+d} qualified of program {self.program_id}"
 
 
 class ApiKey(models.Model):

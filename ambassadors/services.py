@@ -10,12 +10,12 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from ambassadors.mailbox import canonical_mailbox
-from ambassadors.models import Ambassador, AmbassadorCounters, ApiKey, Program, ProgramCounters
+from ambassadors.models import Ambassador, AmbassadorCounters, ApiKey, Program, ProgramCounterDelta, ProgramCounters
 from ambassadors.normalise import (
     VANITY_CODE_RE,
     code_key,
@@ -323,21 +323,15 @@ def counters_add(
     conversions: int = 0,
     amount: Decimal = Decimal("0"),
 ) -> None:
-    """Move the counters with an event, inside the event's own transaction (conditional F updates).
+    """Move the counters with an event, inside the event's own transaction.
 
-    Each UPDATE locks its row until the event commits: the program's counters first, then the
-    ambassador's (steps 3 and 4 of core.locking's order). A caller moving two ambassadors calls this
-    once per ambassador, by ascending id.
+    The program's part is a ProgramCounterDelta row (an INSERT: no lock that another signup waits for),
+    folded into the program's counters by a worker (rewards program_recalculate). The ambassador's part is a
+    conditional F update, which locks that ambassador's row until the event commits (step 4 of
+    core.locking's order). A caller moving two ambassadors calls this once per ambassador, by ascending id.
     """
     if signups or qualified:
-        changed = ProgramCounters.objects.filter(program_id=program_id).update(
-            signups=F("signups") + signups, qualified=F("qualified") + qualified
-        )
-        if not changed:
-            ProgramCounters.objects.get_or_create(program_id=program_id)
-            ProgramCounters.objects.filter(program_id=program_id).update(
-                signups=F("signups") + signups, qualified=F("qualified") + qualified
-            )
+        ProgramCounterDelta.objects.create(program_id=program_id, signups=signups, qualified=qualified)
     if ambassador_id is not None and (signups or qualified or conversions or amount):
         fields = {
             "signups": F("signups") + signups,
@@ -350,11 +344,34 @@ def counters_add(
             AmbassadorCounters.objects.filter(ambassador_id=ambassador_id).update(**fields)
 
 
+def program_counts_take(*, program_id: int) -> tuple[int, int]:
+    """Delete the program's committed ProgramCounterDelta rows; the (signups, qualified) they add up to.
+
+    Call it inside a transaction holding the program's counters row (select_for_update): that
+    transaction adds what this returns to the row, or rolls back and leaves the rows for the next fold.
+    One DELETE ... RETURNING: exactly the rows deleted are summed, whatever commits meanwhile.
+    """
+    table = connection.ops.quote_name(ProgramCounterDelta._meta.db_table)
+    with connection.cursor() as cursor:
+        sql = f"DELETE FROM {table} WHERE program_id = %s RETURNING signups, qualified"  # noqa: S608 (table name)
+        cursor.execute(sql, [program_id])
+        rows = cursor.fetchall()
+    return sum(row[0] for row in rows), sum(row[1] for row in rows)
+
+
+def program_counts_pending(*, program_id: int) -> tuple[int, int]:
+    """What the program's counters do not show yet: (signups, qualified) of its unfolded deltas."""
+    totals = ProgramCounterDelta.objects.filter(program_id=program_id).aggregate(
+        signups=models.Sum("signups"), qualified=models.Sum("qualified")
+    )
+    return totals["signups"] or 0, totals["qualified"] or 0
+
+
 PROGRAM_FIELDS = (
     "slug", "name", "description", "destination_url", "allowed_redirect_hosts", "attribution_window_days",
     "attribution_model", "hold_period_days", "currency", "base_price", "floor_price", "velocity_limit",
     "leaderboard_public", "status", "share_message", "influencer_min_clicks", "influencer_max_rate",
-    "ambassador_min_qualified", "ambassador_min_rate",
+    "ambassador_min_qualified", "ambassador_min_rate", "attribution_cookie", "click_retention_months",
 )  # fmt: skip
 
 RATE_FIELDS = ("influencer_max_rate", "ambassador_min_rate")
@@ -373,9 +390,18 @@ def program_check(
     name: str | None = None,
     share_message: str | None = None,
     rates: dict[str, Decimal] | None = None,
+    attribution_model: str | None = None,
+    attribution_cookie: bool | None = None,
 ) -> None:
     """The rules a program's configuration must follow, for the admin and the API alike."""
     from babel.numbers import get_currency_precision, list_currencies
+
+    if attribution_cookie is False and attribution_model == Program.AttributionModel.FIRST_CLICK:
+        # First click is told apart by the browser's earlier clicks, which only a cookie links together.
+        raise InvalidInput(
+            "First-click attribution needs the attribution cookie: turn the cookie on, or use last click.",
+            field="attribution_cookie",
+        )
 
     if name is not None:
         plain_text(name, field="name", required=True)
@@ -428,6 +454,8 @@ def program_create(*, actor: Actor, **fields: Any) -> Program:
         name=fields.get("name", ""),
         share_message=fields.get("share_message"),
         rates={name: fields[name] for name in RATE_FIELDS if name in fields},
+        attribution_model=fields.get("attribution_model"),
+        attribution_cookie=fields.get("attribution_cookie"),
     )
     with constraint_errors_as_invalid_input(Program), transaction.atomic():
         program = Program.objects.create(**fields)
@@ -462,6 +490,8 @@ def program_update(*, program: Program, actor: Actor, **fields: Any) -> Program:
             name=merged["name"],
             share_message=merged["share_message"],
             rates={name: merged[name] for name in RATE_FIELDS},
+            attribution_model=merged["attribution_model"],
+            attribution_cookie=merged["attribution_cookie"],
         )
         for name, value in fields.items():
             setattr(locked, name, value)

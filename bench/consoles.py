@@ -167,7 +167,9 @@ def drop_indexes(cursor: Any, tables: list[str]) -> list[str]:
         (rebuild_fks if kind == "f" else rebuild_keys).append(statement)
     for name, definition in indexes:
         cursor.execute(f"DROP INDEX {name}")
-        rebuild_keys.append(definition)
+        # A partitioned table's index is defined ON ONLY the parent; rebuilt on the parent alone, it would stay
+        # invalid: built on the whole table, each partition gets its own.
+        rebuild_keys.append(definition.replace(" ON ONLY ", " ON "))
     return rebuild_keys + rebuild_fks
 
 
@@ -643,6 +645,11 @@ def load(sizes: Sizes, *, seed: int = 12, now: datetime | None = None, report: A
             "request_hash, created_at, approved_at, reversed_at",
             conversions(),
         )
+        # What conversion_record copies from the signup onto the purchase (the analytics read it there).
+        cursor.execute(
+            "UPDATE referrals_conversion v SET signup_ambassador_id = s.ambassador_id, signup_status = s.status, "
+            "signup_created_at = s.created_at FROM referrals_signup s WHERE s.id = v.signup_id"
+        )
         loaded.seconds["conversions"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -984,6 +991,11 @@ def main() -> int:  # pragma: no cover - the benchmark itself; the loader is tes
         say(f"  migrated in {time.perf_counter() - t:.1f}s")
         celery_purge(env)
         django_in_process(env)
+        # The click table is partitioned by month on PostgreSQL: the months the data goes back to, made first, so
+        # that no row lands in the default partition.
+        from referrals.services.partitions import click_partitions_ensure
+
+        click_partitions_ensure(since=(datetime.now(UTC) - timedelta(days=sizes.days + 1)).date())
         t = time.perf_counter()
         loaded = load(sizes, report=say)
         from django.db import connection

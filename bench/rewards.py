@@ -304,7 +304,8 @@ def timed_reconcile(env: dict[str, str], out: Path) -> tuple[float, float, dict[
     started = time.perf_counter()
     text = manage(env, "reconcile_rewards", log=out / "reconcile.log")
     wall = time.perf_counter() - started
-    match = re.search(r"reconciled in ([0-9.]+)s: (.*)", text)
+    # The command's summary line (core/progress.py): "reconcile rewards: 1/1 in 0.52s (signups_fixed=0, ...)".
+    match = re.search(r"reconcile rewards: \S+ in ([0-9.]+)s \((.*)\)", text)
     if match is None:
         raise SystemExit(f"unexpected output from reconcile_rewards: {text!r}")
     report = {k: int(v) for k, v in (part.split("=") for part in match.group(2).split(", "))}

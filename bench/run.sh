@@ -38,6 +38,7 @@ echo | tee -a "$log"
 code=${PIPESTATUS[0]}
 [ "$code" -eq 0 ] || status=$code
 echo | tee -a "$log"
+.venv/bin/python bench/signups.py --db "${BENCH_DB:-parrain_bench}_signups" --redis "${BENCH_REDIS:-redis://127.0.0.1:6379/3}" 2>&1 | tee -a "$log"; code=${PIPESTATUS[0]}; [ "$code" -eq 0 ] || status=$code; echo | tee -a "$log"
 .venv/bin/python bench/rewards.py "${args[@]}" 2>&1 | tee -a "$log"
 code=${PIPESTATUS[0]}
 [ "$code" -eq 0 ] || status=$code
@@ -50,6 +51,14 @@ echo | tee -a "$log"
 .venv/bin/python bench/stress.py --db "${BENCH_DB:-parrain_bench}_stress" --redis "${BENCH_REDIS:-redis://127.0.0.1:6379/3}" 2>&1 | tee -a "$log"
 code=${PIPESTATUS[0]}
 [ "$code" -eq 0 ] || status=$code
+
+if [ "${BENCH_VOLUME:-0}" = 1 ]; then
+    # Opt-in: 50 million clicks and 5 million signups (tens of minutes, about 15 GB of disk, dropped after).
+    echo | tee -a "$log"
+    .venv/bin/python bench/volume.py --db "${BENCH_DB:-parrain_bench}_volume" --redis "${BENCH_REDIS:-redis://127.0.0.1:6379/3}" --drop 2>&1 | tee -a "$log"
+    code=${PIPESTATUS[0]}
+    [ "$code" -eq 0 ] || status=$code
+fi
 
 echo "bench: full output kept in $log" | tee -a "$log"
 exit "$status"

@@ -374,7 +374,8 @@ def main() -> int:
     worker_deadlocks = log_lines(worker_log, DEADLOCK_LINE)
     retried = (log_lines(web_log, RETRY_LINE) or 0) + (log_lines(worker_log, RETRY_LINE) or 0)
     report_text = manage(env, "reconcile_rewards", log=out / "reconcile.log")
-    match = re.search(r"reconciled in [0-9.]+s: (.*)", report_text)
+    # The command's summary line (core/progress.py): "reconcile rewards: 1/1 in 0.52s (signups_fixed=0, ...)".
+    match = re.search(r"reconcile rewards: \S+ in [0-9.]+s \((.*)\)", report_text)
     report = {k: int(v) for k, v in (p.split("=") for p in match.group(1).split(", "))} if match else {}
     drift = {k: v for k, v in report.items() if v}
 

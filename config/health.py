@@ -1,6 +1,8 @@
-"""/health/ for load balancers, and the error handlers: JSON in the API's one shape under /api/, pages elsewhere."""
+"""/health/ for load balancers and monitors; error handlers: JSON in the API's shape under /api/, pages elsewhere."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -10,10 +12,11 @@ from django.shortcuts import render
 from django.views import csrf, defaults
 from django.views.decorators.cache import never_cache
 
+from config import metrics
 from config.exceptions import error_response, is_api_request
 
 
-def _database_ok() -> tuple[bool, str]:
+def database_ok() -> tuple[bool, str]:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -23,24 +26,83 @@ def _database_ok() -> tuple[bool, str]:
     return True, "ok"
 
 
-def _broker_state() -> str:
+def broker_state() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "eager"
-    import redis
-
     try:
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
-        client.ping()
+        client = metrics.broker_client()
+        try:
+            client.ping()
+        finally:
+            client.close()
     except Exception as exc:
         return f"down ({exc.__class__.__name__})"
     return "ok"
 
 
+def _beat_warning() -> str | None:
+    """Beat saves each schedule entry's last run to the database (at least every 3 minutes)."""
+    from django.db.models import Max
+    from django_celery_beat.models import PeriodicTask
+
+    from core.clock import now
+
+    last = PeriodicTask.objects.filter(enabled=True).aggregate(last=Max("last_run_at"))["last"]
+    if last is None:
+        return "beat has never run a periodic task: is `celery -A config beat` running?"
+    silent = now() - last
+    if silent > timedelta(minutes=settings.HEALTH_BEAT_MAX_MINUTES):
+        return f"no beat tick for {int(silent.total_seconds() // 60)} minutes: is `celery -A config beat` running?"
+    return None
+
+
+def _queue_warning() -> str | None:
+    try:
+        client = metrics.broker_client()
+        try:
+            depths = metrics.queue_depths(client)
+        finally:
+            client.close()
+    except Exception:
+        return None  # the broker being down is reported as such
+    crowded = {queue: depth for queue, depth in depths.items() if depth > settings.HEALTH_QUEUE_MAX}
+    if not crowded:
+        return None
+    queues = ", ".join(f"{queue}: {depth}" for queue, depth in crowded.items())
+    return f"tasks waiting above {settings.HEALTH_QUEUE_MAX} ({queues}): workers are missing or too few"
+
+
+def _drift_warning() -> str | None:
+    last = metrics.last_reconciliation()
+    if not last or not last["drift"]:
+        return None
+    repairs = ", ".join(f"{kind} {n}" for kind, n in last["repairs"].items() if n)
+    return f"the last reconciliation ({last['finished_at']}) repaired drift: {repairs}"
+
+
+def operational_warnings() -> dict[str, str]:
+    """What needs an operator without stopping service: a silent beat, a growing queue, counters that drifted."""
+    checks = {"drift": _drift_warning}
+    if not settings.CELERY_TASK_ALWAYS_EAGER:  # eager (development): no beat, no queue
+        checks = {"beat": _beat_warning, "queue": _queue_warning, **checks}
+    warnings = {}
+    for name, check in checks.items():
+        try:
+            message = check()
+        except Exception as exc:  # a check that cannot run (the cache is down...) is itself a warning
+            message = f"could not be checked ({exc.__class__.__name__})"
+        if message:
+            warnings[name] = message
+    return warnings
+
+
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
-    """200 while the database answers; the broker's state is reported, its loss is not fatal."""
-    db_ok, db_state = _database_ok()
-    body = {"status": "ok" if db_ok else "unavailable", "database": db_state, "broker": _broker_state()}
+    """200 while the database answers; the broker's state and the warnings are reported, they are not fatal."""
+    db_ok, db_state = database_ok()
+    body: dict[str, object] = {"status": "ok" if db_ok else "unavailable", "database": db_state}
+    body["broker"] = broker_state()
+    body["warnings"] = operational_warnings() if db_ok else {}
     return JsonResponse(body, status=200 if db_ok else 503)
 
 

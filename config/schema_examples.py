@@ -28,6 +28,8 @@ PROGRAM = {
     "allowed_redirect_hosts": ["shop.example.com"],
     "attribution_window_days": 30,
     "attribution_model": "last_click",
+    "attribution_cookie": True,
+    "click_retention_months": 13,
     "hold_period_days": 14,
     "currency": "EUR",
     "base_price": "20.00",
@@ -348,6 +350,23 @@ EXAMPLES: dict[str, dict[str | int, Any]] = {
     "v1_programs_webhooks_deliveries_list": {200: page(DELIVERY)},
     "v1_programs_webhooks_deliveries_resend_create": {
         202: {**DELIVERY, "status": "pending", "next_attempt_at": "2026-05-04T11:00:00Z"},
+    },
+    "v1_programs_embed_tokens_create": {
+        "request": {"email": "ana@example.com"},
+        201: {
+            "token": "eyJqIjoiOWYyYzQxIiwicCI6MSwiYSI6NDJ9:1uXk2P:Qm3v0vYw1a8bS2k4nq3x7YB5rZ0",
+            "url": (
+                "https://parrain.example.com/embed/dashboard?program=book-launch"
+                "&token=eyJqIjoiOWYyYzQxIiwicCI6MSwiYSI6NDJ9%3A1uXk2P%3AQm3v0vYw1a8bS2k4nq3x7YB5rZ0"
+            ),
+            "expires_at": "2026-05-04T09:17:00Z",
+        },
+        400: {"email": ["Give either email or external_id."]},
+        404: detail(
+            "This customer is not an ambassador of this program. Enrol them first "
+            '(POST /api/v1/programs/<slug>/ambassadors), or pass "enrol": true.'
+        ),
+        429: THROTTLED,
     },
     # The voucher views declare their own examples: these only fill what they leave out.
     "v1_programs_vouchers_retrieve": {},

@@ -7,10 +7,14 @@ silently replaced by a default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import environ
+import structlog
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -125,8 +129,52 @@ TEMPLATES = [
 ]
 
 # --- Data stores -------------------------------------------------------------------------------------
+
+
+def service_url(
+    name: str, *, schemes: tuple[str, ...], example: str, development_default: str, path_required: bool = False
+) -> str:
+    """A data store's URL, checked now rather than at first use: required when DEBUG is off, and well formed.
+
+    Development (DEBUG on) falls back to `development_default`; production must say where its data lives.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        if DEBUG:
+            return development_default
+        raise ImproperlyConfigured(f"{name} is required when DEBUG is off, e.g. {name}={example}")
+    problem = ""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        parts, port, problem = None, None, str(exc)
+    if parts is not None:
+        if parts.scheme not in schemes:
+            problem = f"its scheme must be one of {', '.join(s + '://' for s in schemes)}"
+        elif parts.scheme in ("sqlite", "unix"):
+            problem = "" if parts.path.strip("/") else "it names no file"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif port is not None and not 0 < port < 65536:
+            problem = f"port {port} is out of range"
+        elif path_required and not parts.path.strip("/"):
+            problem = "it names no database"
+    if problem:
+        # The URL may hold a password: the message names the variable and the problem, never the value.
+        raise ImproperlyConfigured(f"{name} is not a valid URL ({problem}), e.g. {name}={example}")
+    return raw
+
+
+DATABASE_URL = service_url(
+    "DATABASE_URL",
+    schemes=("postgres", "postgresql", "pgsql", "sqlite"),
+    example="postgres://parrain:password@db.internal:5432/parrain",
+    development_default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    path_required=True,
+)
 try:
-    DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 except Exception as exc:  # django-environ raises several types for a malformed URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Parrain understands: {exc}") from exc
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
@@ -143,9 +191,43 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
+# Past one machine (README "Operations"). DATABASE_POOLER=pgbouncer: the web processes and workers reach
+# PostgreSQL through PgBouncer in transaction mode, where a connection may change server between two
+# transactions: no prepared statements, no server-side cursors (the code that streams rows reads
+# DISABLE_SERVER_SIDE_CURSORS and fetches in chunks from a client-side cursor instead).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="").strip().lower()
+if DATABASE_POOLER not in {"", "none", "pgbouncer"}:
+    raise ImproperlyConfigured(f"DATABASE_POOLER={DATABASE_POOLER!r}: use pgbouncer, or leave it empty")
+# DATABASE_REPLICA_URL: a read replica, the `replica` alias. Only the staff analytics and their CSV exports
+# read from it, inside config.db_router.reading_replica(); everything else stays on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="").strip()
+DATABASE_ROUTERS: list[str] = []
+if DATABASE_REPLICA_URL:
+    try:
+        _replica = env.db_url_config(DATABASE_REPLICA_URL)
+    except Exception as exc:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL is not a database URL Parrain understands: {exc}") from exc
+    if _replica["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a replica of DATABASE_URL, on the same engine")
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "ATOMIC_REQUESTS"):
+        _replica[_key] = DATABASES["default"][_key]
+    _replica["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    # Tests give the replica the primary's test database: the same rows, as a replica has.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+if DATABASE_POOLER == "pgbouncer":
+    for _alias in DATABASES.values():
+        _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
+        if _alias["ENGINE"] == "django.db.backends.postgresql":
+            _alias.setdefault("OPTIONS", {})["prepare_threshold"] = None  # psycopg 3: never prepare
+
+REDIS_URL = service_url(
+    "REDIS_URL",
+    schemes=("redis", "rediss", "unix"),
+    example="redis://redis.internal:6379/0",
+    development_default="redis://127.0.0.1:6379/0",
+)
 
 try:
     CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
@@ -310,11 +392,24 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "approve-due-conversions": {"task": "referrals.approve_due_conversions", "schedule": 300.0},
     "reconcile-rewards": {"task": "rewards.reconcile", "schedule": 900.0},
+    # Signups whose recalculation message was lost: counted and their milestones recorded within 30 s.
+    "fold-counts": {"task": "rewards.fold_counts", "schedule": 30.0},
     "freeze-ended-contests": {"task": "rewards.freeze_ended_contests", "schedule": 60.0},
     # Webhooks: dispatch what a broker outage left in the outbox, send the retries that are due.
     "webhooks-sweep": {"task": "ambassadors.webhooks_sweep", "schedule": 60.0},
+    # Waitlists: "your place in line" to new subscribers; the embedded dashboard's spent tokens.
+    "waitlist-notify": {"task": "commerce.waitlist_notify", "schedule": 60.0},
+    "embed-tokens-purge": {"task": "commerce.embed_tokens_purge", "schedule": 86400.0},
+    # Stripe: vouchers whose promotion code a lost message or a Stripe outage left uncreated.
+    "stripe-promotion-codes-sweep": {"task": "commerce.stripe_promotion_codes_sweep", "schedule": 600.0},
+    # PostgreSQL: the click table's monthly partitions, made months ahead (idempotent).
+    "ensure-click-partitions": {"task": "referrals.ensure_click_partitions", "schedule": 86400.0},
     # The staff analytics' daily roll-ups: the day just over, and any day a review or override reopened.
     "rollup-analytics": {"task": "referrals.rollup_analytics", "schedule": 600.0},
+    # Clicks past their program's retention: rolled up per link and day, then deleted.
+    "purge-old-clicks": {"task": "referrals.purge_old_clicks", "schedule": 86400.0},
+    # A new pepper for the IP hashes every 30 days; peppers out of the velocity window are deleted for good.
+    "rotate-ip-pepper": {"task": "referrals.rotate_ip_pepper", "schedule": 30 * 86400.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -323,6 +418,13 @@ CELERY_TIMEZONE = "UTC"
 # endpoint is saved and at connect time. True lets them through, for development and the tests' local
 # receiver only; never in production.
 WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", False)
+
+# --- Stripe ------------------------------------------------------------------------------------------
+# Where the Stripe API answers (vouchers as promotion codes). Tests point it at a local stub; never change
+# it in production.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Seconds to wait for the Stripe API; a task that times out is retried with backoff.
+STRIPE_API_TIMEOUT = env_int("STRIPE_API_TIMEOUT", 20, minimum=1)
 
 # --- E-mail ------------------------------------------------------------------------------------------
 try:
@@ -333,14 +435,71 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parrain <noreply@loc
 # Where links in e-mails point (the one-click unsubscribe): e-mails are sent by workers, outside any request.
 PARRAIN_BASE_URL = env.str("PARRAIN_BASE_URL", default="http://127.0.0.1:8000")
 
+# --- The dashboard inside the business's product -----------------------------------------------------
+# How long a token of POST /api/v1/programs/<slug>/embed-tokens may be used (once): the business's back end
+# asks for one as it renders its page, so a few minutes is plenty.
+EMBED_TOKEN_TTL_SECONDS = env_int("EMBED_TOKEN_TTL_SECONDS", 300, minimum=10)
+
 # --- Logging -----------------------------------------------------------------------------------------
-LOGGING = {
+# structlog through django-structlog: one JSON object per line in production, readable lines in development.
+# Every line of a request carries its request_id (X-Request-ID, config.request_id.RequestIdMiddleware), and
+# so does every line of a Celery task the request enqueued (the id travels in the task's headers).
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be json or console")
+# What every line gets, whether it was written through structlog or a plain logging.getLogger().
+_LOG_CHAIN: list[structlog.typing.Processor] = [
+    structlog.contextvars.merge_contextvars,  # request_id, user_id, task_id...
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "formatters": {
+        "structured": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *(
+                    [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+                    if LOG_FORMAT == "json"
+                    else [structlog.dev.ConsoleRenderer(colors=False)]
+                ),
+            ],
+            "foreign_pre_chain": [*_LOG_CHAIN, structlog.stdlib.ExtraAdder()],
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+structlog.configure(
+    processors=[
+        structlog.stdlib.filter_by_level,
+        *_LOG_CHAIN,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.UnicodeDecoder(),
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=True,
+)
+# The request id comes from the caller's X-Request-ID when it is sane (RequestIdMiddleware checks it
+# first), else a new one; each task a request enqueues logs it too (config/celery.py adds the worker side).
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# No raw IP address in the logs: clicks store only a hash of it, the logs do not undo that.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+INSTALLED_APPS.append("django_structlog")
+# Outermost, so that every line of the request, the middleware's included, has the id.
+MIDDLEWARE[:0] = ["config.request_id.RequestIdMiddleware", "django_structlog.middlewares.RequestMiddleware"]
 
 # --- Tracking ----------------------------------------------------------------------------------------
 # How many proxies in front of Parrain append to X-Forwarded-For; 0 means use the socket's address.
@@ -352,10 +511,15 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # The redirect never refuses a visitor: past this many clicks per minute from one IP on one link, the
 # click is still recorded and redirected, but flagged `flood`, and credits nobody. 0 turns the count off.
 CLICK_FLOOD_PER_MINUTE = env_int("CLICK_FLOOD_PER_MINUTE", 30)
+# PostgreSQL: the click table is partitioned by month; the partitions of this many months ahead are made in
+# advance (beat, daily; `manage.py ensure_click_partitions`; every migrate). See referrals/services/partitions.py.
+CLICK_PARTITIONS_AHEAD = env_int("CLICK_PARTITIONS_AHEAD", 3)
 # The hosted subscribe form (POST /p/<slug>/subscribe), per client IP (django-ratelimit).
 RATE_LIMIT_SUBSCRIBE = env.str("RATE_LIMIT_SUBSCRIBE", default="10/minute")
 # Bearer keys that fail to authenticate, per client IP: past this, every key from that IP gets 429.
 RATE_LIMIT_API_KEY_FAILURES = env.str("RATE_LIMIT_API_KEY_FAILURES", default="20/minute")
+# Stripe webhook calls whose signature does not verify, per client IP: past this, 429.
+RATE_LIMIT_STRIPE_WEBHOOK_FAILURES = env.str("RATE_LIMIT_STRIPE_WEBHOOK_FAILURES", default="20/minute")
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = True  # a cache that fails lets requests through (core.ratelimits)
 # allauth's 429 (its limits below) comes without Retry-After: this adds it.
@@ -370,6 +534,8 @@ _THROTTLE_RATES.update(
         "signups_ip": env.str("THROTTLE_SIGNUPS_IP", default="6000/minute"),
         "conversions_key": env.str("THROTTLE_CONVERSIONS_KEY", default="6000/minute"),
         "conversions_ip": env.str("THROTTLE_CONVERSIONS_IP", default="6000/minute"),
+        # Embed tokens: one per view of the dashboard inside the business's product, per key.
+        "embed_tokens_key": env.str("THROTTLE_EMBED_TOKENS_KEY", default="1200/minute"),
     }
 )
 # The client IP behind TRUSTED_PROXY_COUNT proxies, alike for DRF's throttles, allauth and the rest.
@@ -393,3 +559,54 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     # A Redis that is down or unreachable must cost a request milliseconds, not seconds.
     CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 0.25)
     CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 0.25)
+
+# --- Operations: metrics, error reports, health ---------------------------------------------------------
+# Request counts and latencies (django-prometheus): first and last of the stack, around everything else.
+MIDDLEWARE.insert(0, "config.metrics_middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.append("config.metrics_middleware.PrometheusAfterMiddleware")
+# /metrics answers 404 to everyone but the scraper: a request with `Authorization: Bearer <METRICS_TOKEN>`,
+# or a direct connection (no X-Forwarded-For) from one of METRICS_ALLOWED_NETWORKS. Both empty by default:
+# behind a proxy on the same host every visitor would look local, so no address is trusted unless listed.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 24 characters (e.g. `openssl rand -hex 32`)")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(value, strict=False) for value in env.list("METRICS_ALLOWED_NETWORKS", default=[])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS is not a list of addresses or networks: {exc}") from exc
+# Scraped over plain HTTP inside the private network, like /health/.
+SECURE_REDIRECT_EXEMPT.append(r"^metrics$")
+
+# /health/ and `manage.py check_parrain` warn when beat has not ticked for this long (its schedule is saved
+# to the database every 3 minutes), and when more tasks than this wait in a queue.
+HEALTH_BEAT_MAX_MINUTES = env_int("HEALTH_BEAT_MAX_MINUTES", 10, minimum=4)
+HEALTH_QUEUE_MAX = env_int("HEALTH_QUEUE_MAX", 1000, minimum=1)
+
+# Error reports to Sentry (or a compatible service) only when SENTRY_DSN is set. No personal data is sent
+# (send_default_pii off: no IP address, cookie or user); traces are sampled at SENTRY_TRACES_SAMPLE_RATE.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+_traces_rate = env.str("SENTRY_TRACES_SAMPLE_RATE", default="0")
+try:
+    SENTRY_TRACES_SAMPLE_RATE = float(_traces_rate)
+except ValueError:
+    raise ImproperlyConfigured(f"SENTRY_TRACES_SAMPLE_RATE={_traces_rate!r} is not a number between 0 and 1") from None
+if not 0 <= SENTRY_TRACES_SAMPLE_RATE <= 1:
+    raise ImproperlyConfigured(f"SENTRY_TRACES_SAMPLE_RATE={_traces_rate!r} is not a number between 0 and 1")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.utils import BadDsn
+
+    try:
+        sentry_sdk.init(
+            dsn=SENTRY_DSN,
+            integrations=[DjangoIntegration(), CeleryIntegration()],
+            send_default_pii=False,
+            traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+            environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        )
+    except BadDsn as exc:
+        raise ImproperlyConfigured(f"SENTRY_DSN is not a DSN Sentry understands: {exc}") from None

@@ -8,7 +8,7 @@ from ambassadors import api as ambassadors_api
 from ambassadors import api_webhooks as ambassadors_api_webhooks
 from commerce import urls as commerce_urls
 from commerce import urls_stripe as commerce_stripe_urls
-from config import health, i18n
+from config import health, i18n, metrics
 from config.schema import SwaggerDocsView
 from console import api as console_api
 from console import api_contests as console_api_contests
@@ -132,6 +132,7 @@ urlpatterns = [
     *commerce_urls.urlpatterns,
     *console_commerce_urls.urlpatterns,
     path("health/", health.health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),  # the scraper only (config/metrics.py)
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),

@@ -264,13 +264,13 @@ class FunnelSales:
 
 def funnel_sales(program: Program, period: Period) -> FunnelSales:
     """1 query (`ambassadors_overview` computes the same in its pass over the period's sales)."""
-    sales = Conversion.objects.filter(
+    sales = Conversion.objects.filter(  # the signup's credit as the purchase carries it: no join
         period.q("occurred_at"),
-        period.q("signup__created_at"),
+        period.q("signup_created_at"),
         program=program,
         status=APPROVED,
-        signup__ambassador__isnull=False,
-        signup__status=QUALIFIED,
+        signup_ambassador__isnull=False,
+        signup_status=QUALIFIED,
     ).aggregate(
         converted=Count("signup", distinct=True),
         n=Count("pk"),
@@ -618,9 +618,11 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
                 GROUP BY ambassador_id
             ) both_sources GROUP BY ambassador_id
         ), sales AS (
-            SELECT c.signup_id, c.amount, s.ambassador_id, s.status AS signup_status,
-                   s.created_at AS signup_created_at, s.email_canonical
-            FROM {t["conversion"]} c JOIN {t["signup"]} s ON s.id = c.signup_id
+            -- The purchases carry their signup's credit (referrals.services keep the copy in step): no join
+            -- to the signups, read off the covering index conversion_analytics.
+            SELECT c.signup_id, c.amount, c.signup_ambassador_id AS ambassador_id, c.signup_status,
+                   c.signup_created_at
+            FROM {t["conversion"]} c
             WHERE c.program_id = %(program)s AND c.status = %(approved)s
               AND c.occurred_at >= %(since)s AND c.occurred_at < %(until)s
         ), recruit_sales AS (
@@ -628,10 +630,17 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
             WHERE signup_status = %(qualified)s AND ambassador_id IS NOT NULL
             GROUP BY ambassador_id
         ), own_sales AS (
-            SELECT a.id AS ambassador_id, COUNT(*) AS n, SUM(sales.amount) AS amount
-            FROM sales
-            JOIN {t["ambassador"]} a ON a.program_id = %(program)s AND a.email_canonical = sales.email_canonical
-            GROUP BY a.id
+            -- Each ambassador's own signup (one per mailbox and program: a unique index finds it), then its
+            -- purchases of the period. LATERAL, with its aggregate, is looked up ambassador by ambassador:
+            -- a join would read every signup of the program to match a few thousand mailboxes.
+            SELECT a.id AS ambassador_id, own.n, own.amount
+            FROM {t["ambassador"]} a CROSS JOIN LATERAL (
+                SELECT COUNT(*) AS n, SUM(c.amount) AS amount
+                FROM {t["signup"]} s JOIN {t["conversion"]} c ON c.signup_id = s.id
+                WHERE s.program_id = a.program_id AND s.email_canonical = a.email_canonical
+                  AND c.status = %(approved)s AND c.occurred_at >= %(since)s AND c.occurred_at < %(until)s
+            ) own
+            WHERE a.program_id = %(program)s AND own.n > 0
         ), stats AS (
             SELECT a.id, a.code, a.display_name, a.email, a.is_active, {month} AS month,
                    (a.created_at >= %(since)s AND a.created_at < %(until)s) AS cohort,

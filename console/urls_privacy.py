@@ -3,5 +3,7 @@ permission table enumerates), `api_urlpatterns` under /api/v1/."""
 
 from django.urls import URLPattern
 
-urlpatterns: list[URLPattern] = []
+from console import privacy
+
+urlpatterns: list[URLPattern] = [*privacy.urlpatterns]
 api_urlpatterns: list[URLPattern] = []

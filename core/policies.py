@@ -201,6 +201,12 @@ def may_manage_webhooks(principal: Principal, program: ProgramLike) -> Decision:
     return _key_or_role(principal, program, scopes=("manage",), role=_marketing)
 
 
+def may_manage_stripe(principal: Principal, program: ProgramLike) -> Decision:
+    """Connect a program to Stripe: set or rotate its webhook signing secret and API key, switch vouchers as
+    promotion codes on or off. Marketing staff only; keys never (a key must not reroute payments' events)."""
+    return _role(principal, _marketing, "Only marketing staff connect a program to Stripe.")
+
+
 def may_manage_api_keys(principal: Principal, program: ProgramLike) -> Decision:
     """Create or revoke a program's keys: a key opens the program to an integration, so only a superuser
     or the operator (`manage.py create_api_key`)."""
@@ -312,3 +318,64 @@ def may_redeem_voucher(principal: Principal, program: ProgramLike) -> Decision:
 @dataclass(frozen=True)
 class _Program:
     pk: Any
+
+
+# --- Commerce: the embedded dashboard, waitlists --------------------------------------------------------
+
+
+def may_issue_embed_token(principal: Principal, program: ProgramLike) -> Decision:
+    """Mint a token that frames one ambassador's dashboard inside the business's product: the business's
+    back end with a `manage` key of the program, or marketing staff."""
+    return _key_or_role(principal, program, scopes=("manage",), role=_marketing)
+
+
+def may_manage_waitlist(principal: Principal, program: ProgramLike | None = None) -> Decision:
+    """See a program's waitlist with every subscriber's place, export it, change its settings, admit the
+    first in line: marketing staff, from the staff console (keys never: pages use the session)."""
+    return _role(principal, _marketing, "Only marketing staff manage waitlists.")
+
+
+# --- Privacy (GDPR): a person's data exported or erased (rewards.services.privacy) -----------------
+
+
+def _is_self(principal: Principal, subject: Any) -> bool:
+    return principal.is_authenticated and subject is not None and principal.user.pk == getattr(subject, "pk", None)
+
+
+def may_export_person(principal: Principal, subject: Any = None) -> Decision:
+    """A copy of everything Parrain holds about a person: the person themselves (`subject` is their
+    account), or an admin answering a request. `subject` None asks about looking people up at all."""
+    if principal.is_operator:
+        return ALLOW
+    if principal.is_api_key:
+        return _forbidden("A person's data is exported from a signed-in session, never with an API key.")
+    if not principal.is_authenticated:
+        return UNAUTHENTICATED
+    if _is_self(principal, subject) or principal.is_auditor:
+        return ALLOW
+    return _forbidden("Only admins (auditors) export another person's data.")
+
+
+def may_erase_person(principal: Principal, subject: Any = None) -> Decision:
+    """Erase a person (pseudonymise what identifies them): the person themselves, or an admin.
+
+    A staff account never erases itself from the self-service page: it would lock its holder out of the
+    consoles it runs (possibly the last superuser), so another admin decides it. Only a superuser (or the
+    operator) erases a superuser's account. `subject` None is a person without an account (a referee
+    known by e-mail only) or the question whether to offer erasure at all.
+    """
+    if principal.is_operator:
+        return ALLOW
+    if principal.is_api_key:
+        return _forbidden("A person is erased from a signed-in session, never with an API key.")
+    if not principal.is_authenticated:
+        return UNAUTHENTICATED
+    if _is_self(principal, subject):
+        if principal.is_staff_member or principal.is_superuser or getattr(principal.user, "is_staff", False):
+            return _forbidden("A staff account is erased by another admin, from the audit console.")
+        return ALLOW
+    if not principal.is_auditor:
+        return _forbidden("Only admins (auditors) erase another person.")
+    if subject is not None and getattr(subject, "is_superuser", False) and not principal.is_superuser:
+        return _forbidden("Only a superuser erases a superuser's account.")
+    return ALLOW

@@ -33,7 +33,11 @@ class ReferralLink(models.Model):
 
 
 class Click(models.Model):
-    """One visit through a referral link. The id is a random UUID: it travels in URLs and cookies."""
+    """One visit through a referral link. The id is a random UUID: it travels in URLs and cookies.
+
+    On PostgreSQL the table is partitioned by month of created_at (migration 0011, referrals.services.partitions)
+    and its primary key is (id, created_at); for the ORM the pk stays the id.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexes are kept to those the stats and attribution need: every index costs time on the redirect.
@@ -106,7 +110,12 @@ class Signup(models.Model):
     external_id = models.CharField(max_length=128, blank=True)
     ambassador = models.ForeignKey(Ambassador, on_delete=models.SET_NULL, null=True, blank=True, related_name="signups")
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.NONE)
-    click = models.ForeignKey(Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # No database constraint: on PostgreSQL the click table is partitioned by month (migration 0011) and its
+    # key is (id, created_at), which a foreign key would have to name whole. Deleting a click through the ORM
+    # still sets its signups' click to NULL (Django's collector does SET_NULL).
+    click = models.ForeignKey(
+        Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUALIFIED)
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     reason_detail = models.CharField(max_length=255, blank=True)
@@ -176,6 +185,14 @@ class Conversion(models.Model):
     created_at = models.DateTimeField()
     approved_at = models.DateTimeField(null=True, blank=True)
     reversed_at = models.DateTimeField(null=True, blank=True)
+    # The signup's credit, copied here and kept in step in the transactions that change it (recording the
+    # purchase; an override, review or status change of the signup: referrals.services.review), so that the
+    # staff analytics sum a period's purchases per ambassador without joining them to the signups.
+    signup_ambassador = models.ForeignKey(
+        Ambassador, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    signup_status = models.CharField(max_length=16, blank=True, default="", db_default="")
+    signup_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -188,6 +205,13 @@ class Conversion(models.Model):
             # (occurred_at, id): across programs, in one program, by status; an order number across programs.
             models.Index(fields=["occurred_at", "id"], name="conversion_recent"),
             models.Index(fields=["program", "occurred_at", "id"], name="conversion_program_recent"),
+            # The staff analytics: a period's approved purchases with what they credit, off the index alone.
+            models.Index(
+                fields=["program", "occurred_at"],
+                include=["signup", "amount", "signup_ambassador", "signup_status", "signup_created_at"],
+                condition=Q(status="approved"),
+                name="conversion_analytics",
+            ),
             models.Index(fields=["status", "occurred_at", "id"], name="conversion_status_recent"),
             models.Index(fields=["external_id"], name="conversion_external_id"),
         ]
@@ -265,3 +289,19 @@ class DailySignups(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ambassador_id} {self.day}: {self.signups}"
+
+
+class IpPepper(models.Model):
+    """A secret that keys the IP hashes of clicks and signups (referrals.services.peppers).
+
+    `manage.py rotate_ip_pepper` adds a new one, which hashes what comes next, and deletes those that
+    stopped hashing longer ago than the velocity window and a margin: the hashes they made can then no
+    longer be linked to any address, by anyone. With no row (a fresh install before its first rotation),
+    the hashes are keyed with SECRET_KEY.
+    """
+
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_index=True)  # set by the rotation, from its clock
+
+    def __str__(self) -> str:
+        return f"IP pepper {self.pk} of {self.created_at:%Y-%m-%d %H:%M}"  # never the secret

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from ambassadors.models import Ambassador, Program
 from ambassadors.normalise import code_key, is_well_formed_code
 from config import db
-from referrals.models import Conversion, ReferralLink, Signup
+from referrals.models import Click, Conversion, DailyClicks, ReferralLink, RollupDay, Signup
 
 
 class ReferralTarget(NamedTuple):
@@ -25,6 +28,7 @@ class ReferralTarget(NamedTuple):
     allowed_redirect_hosts: tuple[str, ...]
     first_click: bool
     attribution_window_days: int
+    attribution_cookie: bool  # False: a cookieless program, the redirect sets no cookie
 
 
 # A code is an ambassador's own or one of their channel links (codes are unique across both tables).
@@ -32,12 +36,12 @@ class ReferralTarget(NamedTuple):
 # that finds the code, so the common case, an ambassador's own code, costs one index probe.
 LINK_RESOLVE_SQL = (
     "SELECT a.id AS ambassador_id, a.program_id, NULL AS link_id, a.code, p.slug, p.destination_url, "
-    "p.allowed_redirect_hosts, p.attribution_model, p.attribution_window_days "
+    "p.allowed_redirect_hosts, p.attribution_model, p.attribution_window_days, p.attribution_cookie "
     "FROM ambassadors_ambassador a JOIN ambassadors_program p ON p.id = a.program_id "
     "WHERE a.code_key = %s AND a.is_active AND p.status = %s "
     "UNION ALL "
     "SELECT a.id, a.program_id, l.id, a.code, p.slug, p.destination_url, p.allowed_redirect_hosts, "
-    "p.attribution_model, p.attribution_window_days "
+    "p.attribution_model, p.attribution_window_days, p.attribution_cookie "
     "FROM referrals_referrallink l JOIN ambassadors_ambassador a ON a.id = l.ambassador_id "
     "JOIN ambassadors_program p ON p.id = a.program_id "
     "WHERE l.code_key = %s AND a.is_active AND p.status = %s "
@@ -55,7 +59,7 @@ def link_resolve_params(raw_code: str) -> tuple[str, ...] | None:
 
 def referral_target(row: tuple[Any, ...]) -> ReferralTarget:
     """A row of LINK_RESOLVE_SQL as a ReferralTarget."""
-    ambassador_id, program_id, link_id, code, slug, destination, hosts, model, window_days = row[:9]
+    ambassador_id, program_id, link_id, code, slug, destination, hosts, model, window_days, cookie = row[:10]
     if isinstance(hosts, str):  # JSON comes back as text, as Django's JSONField reads it
         hosts = json.loads(hosts)
     return ReferralTarget(
@@ -68,6 +72,7 @@ def referral_target(row: tuple[Any, ...]) -> ReferralTarget:
         allowed_redirect_hosts=tuple(h for h in hosts or () if isinstance(h, str)),
         first_click=model == Program.AttributionModel.FIRST_CLICK,
         attribution_window_days=window_days,
+        attribution_cookie=bool(cookie),  # SQLite answers 0 or 1
     )
 
 
@@ -105,3 +110,68 @@ def signups_for_program(program: Program) -> QuerySet[Signup]:
 
 def conversion_for(program: Program, external_id: str) -> Conversion | None:
     return Conversion.objects.filter(program=program, external_id=external_id).select_related("signup").first()
+
+
+class LinkClicks(NamedTuple):
+    ambassador_id: int
+    link_id: int | None  # None: the main link, /r/<ambassador code>
+    channel: str | None
+    code: str | None  # the link's code; None for the main link
+    clicks: int
+
+
+def rolled_up_click_days(program_ids: Iterable[int]) -> dict[int, list[tuple[date, date]]]:
+    """The days whose clicks are rolled up (referrals.services.rollups), per program, as ranges of consecutive
+    days [first, last]: 1 query. Usually one range per program, from its first day to yesterday."""
+    ranges: dict[int, list[tuple[date, date]]] = defaultdict(list)
+    rows = (
+        RollupDay.objects.filter(program_id__in=list(program_ids), clicks_sealed=True)
+        .order_by("program_id", "day")
+        .values_list("program_id", "day")
+    )
+    for program_id, day in rows:
+        spans = ranges[program_id]
+        if spans and spans[-1][1] + timedelta(days=1) == day:
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return dict(ranges)
+
+
+def human_clicks_by_link(ambassadors: Sequence[Ambassador]) -> list[LinkClicks]:
+    """Human clicks (bots and flood left out) of each ambassador per link, all time: 2 queries. The days rolled
+    up are counted from their daily roll-ups (which the click retention leaves when it deletes old clicks),
+    the others (today, mostly) from the click rows: a count costs the same after a year as after a day."""
+    ids = [a.pk for a in ambassadors]
+    rolled = rolled_up_click_days({a.program_id for a in ambassadors})
+    # No day before year 1: the roll-ups are still asked (the query count stays the same) and give nothing.
+    rolled_days, raw_days = Q(day__lt=date(1, 1, 1)), Q(pk__in=[])
+    for program_id in {a.program_id for a in ambassadors}:
+        # The click rows outside the rolled-up ranges, as ranges of time (today's, mostly): what an index on
+        # (program, created_at) finds without reading the ambassador's older clicks.
+        outside, since = Q(), None
+        for first, last in rolled.get(program_id, []):
+            rolled_days |= Q(program_id=program_id, day__gte=first, day__lte=last)
+            start = datetime.combine(first, time.min, tzinfo=UTC)
+            outside = (outside | Q(created_at__gte=since, created_at__lt=start)) if since else Q(created_at__lt=start)
+            since = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+        raw_days |= Q(program_id=program_id) & ((outside | Q(created_at__gte=since)) if since else Q())
+    columns = ("ambassador_id", "link_id", "link__channel", "link__code")
+    rolled = (
+        DailyClicks.objects.filter(rolled_days, ambassador_id__in=ids)
+        .values(*columns)
+        .annotate(n=Sum("human"))
+        .order_by()
+        .values_list(*columns, "n")
+    )
+    raw = (
+        Click.objects.filter(raw_days, ambassador_id__in=ids, is_bot=False, flood=False)
+        .values(*columns)
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list(*columns, "n")
+    )
+    counts: dict[tuple[int, int | None, str | None, str | None], int] = defaultdict(int)
+    for ambassador_id, link_id, channel, code, n in rolled.union(raw, all=True):
+        counts[(ambassador_id, link_id, channel, code)] += int(n or 0)
+    return [LinkClicks(*key, clicks=n) for key, n in counts.items() if n]

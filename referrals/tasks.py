@@ -35,3 +35,32 @@ def rollup_analytics(program_id: int | None = None) -> int:
 
     programs = None if program_id is None else Program.objects.filter(pk=program_id)
     return rollup_due(programs=programs).days
+
+
+@shared_task(name="referrals.ensure_click_partitions", acks_late=True)
+def ensure_click_partitions() -> list[str]:
+    """PostgreSQL: the click table's monthly partitions, CLICK_PARTITIONS_AHEAD months ahead (beat, daily).
+    Idempotent; nothing on SQLite. Returns the partitions it created."""
+    from referrals.services.partitions import click_partitions_ensure
+
+    return click_partitions_ensure().created
+
+
+@shared_task(name="referrals.rotate_ip_pepper", acks_late=True)
+def rotate_ip_pepper() -> bool:
+    """A new pepper for the IP hashes and the old ones deleted (beat, monthly; `manage.py rotate_ip_pepper`).
+    Safe to run twice: a pepper younger than a day is kept."""
+    from core.actors import Actor
+    from referrals.services.peppers import ip_pepper_rotate
+
+    return ip_pepper_rotate(actor=Actor.task("referrals.rotate_ip_pepper")).created is not None
+
+
+@shared_task(name="referrals.purge_old_clicks", acks_late=True)
+def purge_old_clicks() -> int:
+    """Roll up and delete the clicks past each program's retention (beat, daily; `manage.py purge_clicks`).
+    Safe to run twice: what was purged is not purged again."""
+    from core.actors import Actor
+    from referrals.services.retention import clicks_purge
+
+    return clicks_purge(actor=Actor.task("referrals.purge_old_clicks")).deleted

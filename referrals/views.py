@@ -56,7 +56,9 @@ def referral_redirect_response(request: HttpRequest, code: str) -> HttpResponse 
     if not destination:
         destination = request.build_absolute_uri(reverse("program-page", args=[target.program_slug]))
     response = HttpResponseRedirect(with_referral_params(destination, code=target.code, click_id=str(click.id)))
-    if not click.is_bot:
+    # A cookieless program sets no cookie at all, not even the visitor's: the landing URL's ref and
+    # click_id are all that carries the referral.
+    if not click.is_bot and target.attribution_cookie:
         if new_visitor:
             client.set_visitor_cookie(response, visitor)
         # First click wins: a browser already carrying a live referral keeps it. A flood click credits
@@ -87,6 +89,10 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
             response["Retry-After"] = str(wait)
             return response
     visitor, new_visitor = client.visitor_id(request)
+    if not program.attribution_cookie:
+        # Cookieless: no visitor cookie is set, and none the browser carries is read (nor a referral one,
+        # below): the referral comes from the URL's ref and click_id, or the code typed in the form.
+        visitor, new_visitor = "", False
     form = SubscribeForm(request.POST) if request.method == "POST" else None
     if form is not None and form.is_valid():
         referral_code = form.cleaned_data["referral_code"] or None
@@ -107,7 +113,7 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
                 actor=Actor.visitor(),
                 referral_code=referral_code,
                 click_id=form.cleaned_data["click_id"] or None,
-                cookie_click_id=client.referral_click_id(request, program.pk, program.attribution_window_days),
+                cookie_click_id=_cookie_click_id(request, program),
                 referee_ip=client.client_ip(request),
                 visitor_id=visitor,
                 referee_user=request.user if request.user.is_authenticated else None,
@@ -143,6 +149,14 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+def _cookie_click_id(request: HttpRequest, program: Program) -> str | None:
+    """The click the program's referral cookie holds; never one for a cookieless program (an old cookie,
+    set before the program went cookieless, credits nobody)."""
+    if not program.attribution_cookie:
+        return None
+    return client.referral_click_id(request, program.pk, program.attribution_window_days)
+
+
 def _client_ip_key(group: str, request: HttpRequest) -> str:
     """Whom the form's rate limit counts: the client's IP, as the velocity rules see it."""
     return client.client_ip(request) or ""
@@ -161,7 +175,7 @@ def _referrer(request: HttpRequest, program: Program) -> tuple[Ambassador | None
     by_click = attribution_decide(
         program=program,
         referral_code=None,
-        cookie_click_id=client.referral_click_id(request, program.pk, program.attribution_window_days),
+        cookie_click_id=_cookie_click_id(request, program),
         click_id=request.GET.get("click_id", "")[:64] or None,
         now=now,
     ).ambassador

@@ -27,6 +27,13 @@ def recalculate(program_id: int, ambassador_ids: list[int] | None) -> None:
     services.program_recalculate(program_id=program_id)
 
 
+@shared_task(name="rewards.fold_counts", acks_late=True, autoretry_for=(Contention,), max_retries=5, retry_backoff=True)
+def fold_counts() -> int:
+    """Every 30 s (CELERY_BEAT_SCHEDULE): fold the signups whose own recalculation message was lost into
+    their program's counters, and record the milestones they reach. Safe to run any number of times."""
+    return services.program_counts_fold_pending()
+
+
 @shared_task(name="rewards.reconcile", acks_late=True)
 def reconcile() -> dict[str, int]:
     return services.reconcile().as_dict()

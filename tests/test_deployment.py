@@ -1,4 +1,4 @@
-"""The deployment files agree with the code: docker-compose.yml, the Dockerfile, requirements.lock,
+"""The deployment files agree with the code: docker-compose.yml, the Dockerfile, the locks in requirements/,
 pyproject.toml, the pre-commit hooks and CI.
 
 Docker cannot run where the tests run, so these tests read the files instead, each with a parser of its
@@ -27,7 +27,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-LOCK_FILE = ROOT / "requirements.lock"
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.lock"
+DEV_LOCK = ROOT / "requirements" / "dev.lock"
 PYPROJECT = ROOT / "pyproject.toml"
 PRE_COMMIT_CONFIG = ROOT / ".pre-commit-config.yaml"
 CI_SCRIPT = ROOT / ".ci" / "run"
@@ -40,7 +41,8 @@ BUILD_FILES = [
     ".ci/run",
     ".ci/services.sh",
     ".pre-commit-config.yaml",
-    "requirements.lock",
+    "requirements/runtime.lock",
+    "requirements/dev.lock",
     "pyproject.toml",
 ]
 # Spelled in pieces so that this file does not itself contain what it forbids.
@@ -92,12 +94,21 @@ def dockerfile_instructions(text: str) -> list[Instruction]:
     return instructions
 
 
-def lock_entries() -> list[tuple[str, Requirement | None]]:
-    """Each requirement line of requirements.lock, with its PEP 508 parse (None if it does not parse)."""
+def lock_entries(lock: Path | None = None) -> list[tuple[str, Requirement | None]]:
+    """Each requirement line of a lock (both by default), with its PEP 508 parse (None if it does not parse).
+
+    dev.lock's `-r runtime.lock` is its inclusion of the runtime lock, not a requirement."""
     entries: list[tuple[str, Requirement | None]] = []
-    for raw in LOCK_FILE.read_text(encoding="utf-8").splitlines():
+    for path in [lock] if lock else [RUNTIME_LOCK, DEV_LOCK]:
+        entries.extend(_lock_file_entries(path))
+    return entries
+
+
+def _lock_file_entries(path: Path) -> list[tuple[str, Requirement | None]]:
+    entries: list[tuple[str, Requirement | None]] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith("#") or (path == DEV_LOCK and line == "-r runtime.lock"):
             continue
         try:
             entries.append((line, Requirement(line)))
@@ -116,11 +127,11 @@ def is_exact_pin(line: str, requirement: Requirement | None) -> bool:
     return len(specifiers) == 1 and specifiers[0].operator == "==" and not specifiers[0].version.endswith(".*")
 
 
-def locked_versions() -> dict[str, str]:
-    """Canonical name -> pinned version."""
+def locked_versions(lock: Path | None = None) -> dict[str, str]:
+    """Canonical name -> pinned version, in one lock or in both."""
     return {
         canonicalize_name(requirement.name): next(iter(requirement.specifier)).version
-        for line, requirement in lock_entries()
+        for line, requirement in lock_entries(lock)
         if is_exact_pin(line, requirement)
     }
 
@@ -257,13 +268,13 @@ def test_dockerfile_parser_joins_continuations_and_skips_comments():
         "RUN apt-get update \\\n"
         "    # a comment inside the continuation\n"
         "\n"
-        "    && pip install -r requirements.lock\n"
+        "    && pip install -r requirements/runtime.lock\n"
         'CMD ["gunicorn", \\\n'
         '     "config.wsgi:application"]\n'
     )
     assert parsed == [
         Instruction("FROM", "python:3.11-slim"),
-        Instruction("RUN", "apt-get update && pip install -r requirements.lock"),
+        Instruction("RUN", "apt-get update && pip install -r requirements/runtime.lock"),
         Instruction("CMD", '["gunicorn", "config.wsgi:application"]'),
     ]
     assert parsed[2].exec_form() == ["gunicorn", "config.wsgi:application"]
@@ -286,12 +297,12 @@ def test_dockerfile_installs_the_pinned_requirements(dockerfile):
                 for separator in ("&&", "||", ";", "|"):
                     if separator in rest:
                         rest = rest[: rest.index(separator)]
-                if option_value(rest, "-r", "--requirement") == "requirements.lock":
+                if option_value(rest, "-r", "--requirement") == "requirements/runtime.lock":
                     return True
         return False
 
     runs = [instruction.shell_words() for instruction in dockerfile if instruction.keyword == "RUN"]
-    assert any(installs_the_lock(words) for words in runs), "no RUN pip install -r requirements.lock"
+    assert any(installs_the_lock(words) for words in runs), "no RUN pip install -r requirements/runtime.lock"
 
 
 def test_dockerfile_collects_static_files_into_the_image(dockerfile):
@@ -316,12 +327,12 @@ def test_dockerfile_runs_gunicorn_on_the_wsgi_application_in_exec_form(dockerfil
     assert option_value(cmd, "--bind", "-b") == "0.0.0.0:8000"
 
 
-# --- requirements.lock and pyproject.toml ------------------------------------------------------------
+# --- requirements/*.lock and pyproject.toml ---------------------------------------------------------
 
 
 def test_requirements_lock_pins_every_package_to_one_exact_version():
     entries = lock_entries()
-    assert entries, "requirements.lock is empty"
+    assert entries, "the locks are empty"
     bad = [line for line, requirement in entries if not is_exact_pin(line, requirement)]
     assert not bad, f"not name==version: {bad}"
     names = [canonicalize_name(requirement.name) for _, requirement in entries if requirement is not None]
@@ -330,7 +341,7 @@ def test_requirements_lock_pins_every_package_to_one_exact_version():
 
 
 def test_requirements_lock_pins_the_servers_the_deployment_runs():
-    assert {"django", "gunicorn", "celery", "redis", "psycopg"} <= set(locked_versions())
+    assert {"django", "gunicorn", "celery", "redis", "psycopg"} <= set(locked_versions(RUNTIME_LOCK))
 
 
 def test_every_dependency_in_pyproject_is_pinned_in_the_lock_within_its_range(pyproject):
@@ -355,7 +366,7 @@ def test_pre_commit_hooks_are_local_and_run_installed_tools():
         config = yaml.safe_load(handle)
     repos = config["repos"]
     assert repos, "no pre-commit hooks"
-    # A remote repository would be cloned from a host CI cannot reach; the tools come from requirements.lock.
+    # A remote repository would be cloned from a host CI cannot reach; the tools come from requirements/dev.lock.
     assert {repo["repo"] for repo in repos} == {"local"}
     hooks = [hook for repo in repos for hook in repo["hooks"]]
     assert {hook["language"] for hook in hooks} <= {"system", "pygrep"}

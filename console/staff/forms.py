@@ -111,10 +111,33 @@ class ProgramForm(ApiCheckedForm):
         label=_("Attribution model"),
         help_text=_("Which ambassador gets the credit when a visitor clicked several links."),
     )
+    # A choice rather than a checkbox: a form posted without it (an older page, a script) keeps the
+    # cookie, where an absent checkbox would read as "off" and make the program cookieless unasked.
+    attribution_cookie = forms.TypedChoiceField(
+        choices=[
+            ("True", _("With a cookie: the browser remembers the referral for the attribution window")),
+            ("False", _("Cookieless: only the landing page's address (ref, click_id) or a typed code")),
+        ],
+        coerce=lambda value: value == "True",
+        empty_value=True,
+        required=False,
+        initial=True,
+        widget=forms.RadioSelect,
+        label=_("Attribution cookie"),
+        help_text=_("Cookieless links set no cookie at all. First-click attribution needs the cookie."),
+    )
     hold_period_days = forms.IntegerField(
         initial=14,
         label=_("Hold period (days)"),
         help_text=_("How long a conversion waits before it counts, for refunds to arrive."),
+    )
+    click_retention_months = forms.IntegerField(
+        initial=13,
+        required=False,  # left empty: the program keeps what it has (13 for a new one)
+        min_value=1,
+        max_value=120,
+        label=_("Click retention (months)"),
+        help_text=_("Older clicks are rolled up into daily counts and deleted; every count keeps them."),
     )
     velocity_limit = forms.IntegerField(
         initial=5,
@@ -150,6 +173,12 @@ class ProgramForm(ApiCheckedForm):
     def clean_allowed_redirect_hosts(self) -> list[str]:
         text = self.cleaned_data.get("allowed_redirect_hosts") or ""
         return [host.strip() for host in text.replace(",", "\n").splitlines() if host.strip()]
+
+    def clean_click_retention_months(self) -> int:
+        months = self.cleaned_data.get("click_retention_months")
+        if months is None:
+            return self.instance.click_retention_months if self.instance is not None else 13
+        return int(months)
 
     def clean_currency(self) -> str:
         return str(self.cleaned_data["currency"]).strip().upper()

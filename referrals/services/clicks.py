@@ -17,7 +17,6 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from config import db
@@ -30,14 +29,10 @@ from referrals.selectors import (
     referral_target,
 )
 
+# The current pepper's hash, re-exported for signups and the package: cached, no query per click.
+from referrals.services.peppers import ip_hash as ip_hash
+
 logger = logging.getLogger(__name__)
-
-
-def ip_hash(ip: str | None) -> str:
-    """Keyed hash of an IP: repeats can be counted, the address cannot be recovered."""
-    if not ip:
-        return ""
-    return salted_hmac("parrain.ip", ip, algorithm="sha256").hexdigest()
 
 
 @lru_cache(maxsize=4096)
@@ -127,11 +122,12 @@ def _click_sql(flood: bool = False) -> tuple[str, str]:
     insert = f"INSERT INTO {table} ({names}) VALUES ({own}, %s, %s, %s)"  # noqa: S608 (names from the model)
     # PostgreSQL runs a data-modifying WITH exactly once: the click is inserted for the row the lookup
     # finds, and for none when the link leads nowhere. The click id is chosen before the statement, so
-    # ON CONFLICT makes a retry after a dropped connection harmless (db.fetch_one retries once).
+    # ON CONFLICT makes a retry after a dropped connection harmless (db.fetch_one retries once); without a
+    # target, since the key of the partitioned click table is (id, created_at), both chosen before the statement.
     resolve_and_insert = (
         f"WITH target AS ({LINK_RESOLVE_SQL}), "  # noqa: S608 (fixed strings)
         f"recorded AS (INSERT INTO {table} ({names}) SELECT {own}, {', '.join(_CLICK_LINK_FIELDS)} FROM target "
-        f"ON CONFLICT ({columns['id']}) DO NOTHING) "
+        "ON CONFLICT DO NOTHING) "
         "SELECT * FROM target"
     )
     return insert, resolve_and_insert

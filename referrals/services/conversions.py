@@ -134,9 +134,19 @@ def conversion_record(
     approve_after = occurred + timedelta(days=program.hold_period_days)
     try:
         with transaction.atomic():
+            # Lock order (core.locking): the signup first. Its credit is copied onto the purchase (for the
+            # analytics) as it is now: an override committing meanwhile waits, then updates this copy too.
+            signup = (
+                Signup.objects.select_for_update(no_key=True, of=("self",))
+                .select_related("ambassador")
+                .get(pk=signup.pk)
+            )
             conversion = Conversion.objects.create(
                 program=program,
                 signup=signup,
+                signup_ambassador_id=signup.ambassador_id,
+                signup_status=signup.status,
+                signup_created_at=signup.created_at,
                 external_id=external_id,
                 amount=amount,
                 currency=currency,

@@ -57,6 +57,11 @@ def _signup_change(
         apply(locked)
         locked.save(update_fields=CHANGEABLE_FIELDS)  # never a key column: the lock stays NO KEY UPDATE
         locked.refresh_from_db()
+        # The copy of the signup's credit its purchases carry (for the analytics), in step: after the signup's
+        # lock and before the counters', as core.locking orders them.
+        Conversion.objects.filter(signup=locked).update(
+            signup_ambassador_id=locked.ambassador_id, signup_status=locked.status
+        )
         new_qualified = int(locked.status == Signup.Status.QUALIFIED)
         new_conv, new_amount = _contribution(locked)
         moves: list[tuple[int | None, dict[str, Any]]] = [

@@ -29,6 +29,10 @@ from ambassadors.models import Program
 from core import clock
 from referrals.models import Click, DailyClicks, DailySignups, RollupDay, Signup
 
+# A day is rolled up only once it has been over for this long: a click or a signup stamped just before
+# midnight whose transaction commits just after it is in its day's rows by then.
+GRACE = timedelta(minutes=10)
+
 
 def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
@@ -93,8 +97,8 @@ def rollup_day(*, program_id: int, day: date, now: datetime | None = None) -> bo
     """Roll up what is not sealed of one past day of one program; True when something was rolled up.
     Safe to run twice and concurrently: the day's row lock serialises two runs, the second finds it sealed."""
     now = now or clock.now()
-    if day >= utc_day(now):
-        raise ValueError(f"{day} is not over yet: only past days are rolled up")
+    if day_bounds(day)[1] + GRACE > now:
+        raise ValueError(f"{day} is not over yet (or only just): only past days are rolled up")
     # Created (and committed) before the lock below, so that a change to the day's signups always finds the
     # row to reopen, whether it commits before or after this roll-up.
     RollupDay.objects.get_or_create(program_id=program_id, day=day)
@@ -127,7 +131,7 @@ def _first_day(program: Program) -> date:
 
 def due_days(program: Program, *, now: datetime | None = None) -> list[date]:
     """The past days of a program not fully rolled up yet, oldest first."""
-    yesterday = utc_day(now or clock.now()) - timedelta(days=1)
+    yesterday = utc_day((now or clock.now()) - GRACE) - timedelta(days=1)
     first = _first_day(program)
     if first > yesterday:
         return []

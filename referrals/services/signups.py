@@ -22,6 +22,7 @@ from core.locking import transaction_retry
 from referrals.models import Signup
 from referrals.services.attribution import attribution_decide, attribution_reason
 from referrals.services.clicks import ip_hash
+from referrals.services.peppers import ip_hashes
 from referrals.signals import counts_changed
 
 VELOCITY_WINDOW = timedelta(hours=24)
@@ -66,6 +67,7 @@ def _screen(
     ip_hashed: str,
     visitor_id: str,
     now: datetime,
+    ip_matches: list[str] | None = None,
 ) -> tuple[str, str, str]:
     """(status, reason, detail) for a new signup: self-referral, disposable domain, velocity.
 
@@ -85,8 +87,11 @@ def _screen(
             f"{domain} is a disposable domain.",
         )
     same_source = Q()
-    if ip_hashed:
-        same_source |= Q(ip_hash=ip_hashed)
+    # The address under every pepper still inside the window (referrals.services.peppers): a rotation
+    # does not make a returning address look new.
+    ip_matches = ip_matches or ([ip_hashed] if ip_hashed else [])
+    if ip_matches:
+        same_source |= Q(ip_hash__in=ip_matches) if len(ip_matches) > 1 else Q(ip_hash=ip_matches[0])
     if visitor_id:
         same_source |= Q(visitor_id=visitor_id[:36])
     if same_source:
@@ -133,7 +138,7 @@ def friend_subscribed_enqueue(*, signup_id: int) -> None:
     transaction.on_commit(send)
 
 
-@transaction_retry()  # lock order: core.locking (the new signup, the program's counters, the ambassador's)
+@transaction_retry()  # lock order: core.locking (the new signup, then its ambassador's counters)
 def signup_record(
     *,
     program: Program,
@@ -170,6 +175,7 @@ def signup_record(
         now=now,
     )
     ip_hashed = ip_hash(referee_ip)
+    ip_matches = ip_hashes(referee_ip)
     if attribution.click is not None:
         # The referee's own address and browser, seen when they clicked.
         ip_hashed = ip_hashed or attribution.click.ip_hash
@@ -185,6 +191,7 @@ def signup_record(
                 ip_hashed=ip_hashed,
                 visitor_id=visitor_id,
                 now=now,
+                ip_matches=ip_matches,
             )
             signup = Signup.objects.create(
                 program=program,
@@ -203,12 +210,6 @@ def signup_record(
                 wants_price_news=wants_price_news,
             )
             qualified = int(status == Signup.Status.QUALIFIED)
-            counters_add(
-                program_id=program.pk,
-                ambassador_id=signup.ambassador_id,
-                signups=1,
-                qualified=qualified,
-            )
             audit_record(
                 actor=actor,
                 action="signup.recorded",
@@ -217,6 +218,15 @@ def signup_record(
                 program_id=program.pk,
                 after=signup_snapshot(signup),
                 reason=detail or attribution_reason(attribution, program),
+            )
+            # Last before COMMIT, so the one lock a signup takes (its ambassador's counters row, when it
+            # has one) is held for the commit only. The program's count is a row of its own, folded in
+            # by the recalculation this signup enqueues: the signups of a launch never wait for each other.
+            counters_add(
+                program_id=program.pk,
+                ambassador_id=signup.ambassador_id,
+                signups=1,
+                qualified=qualified,
             )
             counts_announce(program.pk, signup.ambassador_id)
             if qualified and signup.ambassador_id:

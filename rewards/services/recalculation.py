@@ -6,7 +6,14 @@ ambassador, one per program), and unique constraints on (tier, ambassador, occur
 
 An inactive tier is frozen: it unlocks nothing new (no welcome voucher either) and takes nothing back.
 Deactivating stops new unlocks only; a reward is withdrawn only when an active tier's count really fell.
-Reactivating it grants what became due meanwhile (and withdraws what no longer is)."""
+Reactivating it grants what became due meanwhile (and withdraws what no longer is).
+
+A program's counters are folded, not updated by each signup: a signup inserts a ProgramCounterDelta row
+(ambassadors.services.counters_add), and program_recalculate, run by the task the signup enqueues after
+its commit, deletes the program's committed delta rows and adds them to the counters row under that row's
+lock, in the transaction that then records the milestones. The signups of a launch never wait for one
+another; the displayed count lags a signup by that task's round trip (a periodic sweep, fold_counts,
+catches a lost message)."""
 
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ambassadors.models import Ambassador, AmbassadorCounters, Program, ProgramCounters
+from ambassadors.models import Ambassador, AmbassadorCounters, Program, ProgramCounterDelta, ProgramCounters
+from ambassadors.services import program_counts_take
 from core.audit import audit_record
 from core.locking import transaction_retry
 from referrals.models import Signup
@@ -145,15 +153,27 @@ def _settle_welcome_grants(tier: RewardTier, ambassador: Ambassador, result: Rec
 
 @transaction_retry()
 def program_recalculate(*, program_id: int) -> int:
-    """Record every collective milestone the program's subscriber count has reached. Never removes one."""
+    """Fold the program's new signups into its counters, then record every collective milestone the
+    subscriber count has reached. Never removes one."""
     created = 0
     announce: Milestone | None = None  # the run's last milestone that lowered the price
-    with transaction.atomic():
-        # The lock serialises milestone decisions for the program: each step is reached exactly once.
-        # Step 3 of core.locking's order, then milestones (step 5).
-        counters = ProgramCounters.objects.select_for_update(no_key=True).filter(program_id=program_id).first()
-        if counters is None:
+    if not ProgramCounters.objects.filter(program_id=program_id).exists():
+        if not Program.objects.filter(pk=program_id).exists():
             return 0
+        ProgramCounters.objects.get_or_create(program_id=program_id)
+    with transaction.atomic():
+        # The lock serialises folds and milestone decisions for the program: each delta row is added
+        # once (deleted in the transaction that adds it), each step reached exactly once. Step 3 of
+        # core.locking's order, then milestones (step 5). Only workers (and the reconciliation) take
+        # it: signups insert their delta rows and never wait for it.
+        counters = ProgramCounters.objects.select_for_update(no_key=True).get(program_id=program_id)
+        signups, qualified = program_counts_take(program_id=program_id)
+        if signups or qualified:
+            counters.signups += signups
+            counters.qualified += qualified
+            ProgramCounters.objects.filter(pk=program_id).update(
+                signups=counters.signups, qualified=counters.qualified, updated_at=timezone.now()
+            )
         program = Program.objects.get(pk=program_id)
         for tier in RewardTier.objects.filter(program=program, kind=RewardTier.Kind.COLLECTIVE, is_active=True):
             if not tier.step:
@@ -194,6 +214,18 @@ def program_recalculate(*, program_id: int) -> int:
         if announce is not None:
             price_drop_enqueue(milestone_id=announce.pk)
     return created
+
+
+def program_counts_fold_pending() -> int:
+    """Fold every program that has signups not counted yet (the periodic sweep, rewards.fold_counts).
+
+    A signup's own recalculation folds it within the task's round trip; this catches those whose message
+    the broker lost, within the sweep's period rather than the reconciliation's. Returns the programs folded.
+    """
+    program_ids = sorted(set(ProgramCounterDelta.objects.values_list("program_id", flat=True).distinct()))
+    for program_id in program_ids:
+        program_recalculate(program_id=program_id)
+    return len(program_ids)
 
 
 def price_drop_enqueue(*, milestone_id: int) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
-from ambassadors.models import Ambassador, AmbassadorCounters, Program, ProgramCounters
+from ambassadors.models import Ambassador, AmbassadorCounters, Program, ProgramCounterDelta, ProgramCounters
+from ambassadors.services import program_counts_pending, program_counts_take
+from config import metrics
 from core.audit import audit_record
+from core.clock import now
 from core.locking import transaction_retry
 from referrals.models import Conversion, Signup
 from rewards.models import RewardGrant, RewardTier
@@ -37,10 +42,11 @@ class ReconcileReport:
         return dict(self.__dict__)
 
 
-def reconcile(*, program: Program | None = None) -> ReconcileReport:
+def reconcile(*, program: Program | None = None, on_progress: Callable[[], None] | None = None) -> ReconcileReport:
     """Recompute every counter from the source rows, repair drift, then grant what is missing.
 
-    Run twice in a row, the second run changes nothing.
+    Run twice in a row, the second run changes nothing. ``on_progress`` is called after each committed
+    step (one ambassador recalculated): the command's progress bar, which may stop the run there.
     """
     report = ReconcileReport()
     programs = Program.objects.all() if program is None else Program.objects.filter(pk=program.pk)
@@ -52,8 +58,14 @@ def reconcile(*, program: Program | None = None) -> ReconcileReport:
             report.ambassadors_recalculated += 1
             report.unlocked += outcome.unlocked + outcome.reinstated
             report.revoked += outcome.revoked
+            if on_progress is not None:
+                on_progress()
         report.revoked += welcome_grants_withdraw_unreferred(program_id=prog.pk)
         report.milestones += program_recalculate(program_id=prog.pk)
+    # What it repaired is drift: /health/, check_parrain and /metrics report it.
+    metrics.reconciliation_record(
+        repairs={k: v for k, v in report.as_dict().items() if k != "ambassadors_recalculated"}, finished_at=now()
+    )
     return report
 
 
@@ -145,32 +157,62 @@ def _repair_program_counters(program: Program) -> int:
         total=Count("id"), qualified=Count("id", filter=Q(status=Signup.Status.QUALIFIED))
     )
     counters, _ = ProgramCounters.objects.get_or_create(program=program)
-    if (counters.signups, counters.qualified) == (truth["total"], truth["qualified"]):
+    pending_signups, pending_qualified = program_counts_pending(program_id=program.pk)
+    shown = (counters.signups + pending_signups, counters.qualified + pending_qualified)
+    if shown == (truth["total"], truth["qualified"]):
         return 0
-    # Read without a lock, as above: recount under the writers' lock before believing it.
+    # Read without a lock, as above: recount under the folds' lock before believing it.
     return _program_counters_repair(program_id=program.pk)
+
+
+def _take_and_recount(program_id: int) -> tuple[int, int, int, int]:
+    """(signups, qualified) of the program's rows, and of the delta rows taken, as of one moment.
+
+    A signup inserts its row and its delta in one transaction: seen from one snapshot, each signup is
+    in both or in neither. On PostgreSQL one statement gives that snapshot; elsewhere (SQLite, one
+    writer at a time) the DELETE takes the write lock first, so nothing commits until we do.
+    """
+    signups_table = connection.ops.quote_name(Signup._meta.db_table)
+    if connection.vendor == "postgresql":
+        deltas_table = connection.ops.quote_name(ProgramCounterDelta._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH taken AS (DELETE FROM {deltas_table} WHERE program_id = %s RETURNING signups, qualified) "  # noqa: S608
+                f"SELECT (SELECT count(*) FROM {signups_table} WHERE program_id = %s), "
+                f"(SELECT count(*) FROM {signups_table} WHERE program_id = %s AND status = %s), "
+                "(SELECT coalesce(sum(signups), 0) FROM taken), (SELECT coalesce(sum(qualified), 0) FROM taken)",
+                [program_id, program_id, program_id, Signup.Status.QUALIFIED],
+            )
+            total, qualified, taken_signups, taken_qualified = cursor.fetchone()
+        return total, qualified, taken_signups, taken_qualified
+    taken_signups, taken_qualified = program_counts_take(program_id=program_id)
+    truth = Signup.objects.filter(program_id=program_id).aggregate(
+        total=Count("id"), qualified=Count("id", filter=Q(status=Signup.Status.QUALIFIED))
+    )
+    return truth["total"], truth["qualified"], taken_signups, taken_qualified
 
 
 @transaction_retry()
 def _program_counters_repair(*, program_id: int) -> int:
     with transaction.atomic():
-        # Every signup and status change of the program updates this row in its own transaction (see
-        # _ambassador_counters_repair). Held only while the program's signups are counted once more.
+        # The lock every fold takes (program_recalculate): no delta row is added while we hold it.
         counters = ProgramCounters.objects.select_for_update(no_key=True).get(program_id=program_id)
-        truth = Signup.objects.filter(program_id=program_id).aggregate(
-            total=Count("id"), qualified=Count("id", filter=Q(status=Signup.Status.QUALIFIED))
-        )
-        if (counters.signups, counters.qualified) == (truth["total"], truth["qualified"]):
-            return 0
-        ProgramCounters.objects.filter(pk=program_id).update(signups=truth["total"], qualified=truth["qualified"])
+        total, qualified, taken_signups, taken_qualified = _take_and_recount(program_id)
+        shown = (counters.signups + taken_signups, counters.qualified + taken_qualified)
+        if shown != (counters.signups, counters.qualified) or shown != (total, qualified):
+            ProgramCounters.objects.filter(pk=program_id).update(
+                signups=total, qualified=qualified, updated_at=timezone.now()
+            )
+        if shown == (total, qualified):
+            return 0  # only folded: no drift
         audit_record(
             actor=SYSTEM,
             action="counters.repaired",
             object_type="program",
             object_id=program_id,
             program_id=program_id,
-            before={"signups": counters.signups, "qualified": counters.qualified},
-            after={"signups": truth["total"], "qualified": truth["qualified"]},
+            before={"signups": shown[0], "qualified": shown[1]},
+            after={"signups": total, "qualified": qualified},
         )
     return 1
 

@@ -58,6 +58,9 @@ def test_the_defaults_are_the_ones_the_analytics_document(program):
         ({"ambassador_min_rate": "-1"}, "ambassador_min_rate"),
         ({"influencer_min_clicks": -3}, "influencer_min_clicks"),
         ({"ambassador_min_qualified": "many"}, "ambassador_min_qualified"),
+        ({"click_retention_months": 0}, "click_retention_months"),
+        ({"click_retention_months": 121}, "click_retention_months"),
+        ({"click_retention_months": "forever"}, "click_retention_months"),
     ],
 )
 def test_bad_settings_are_a_400_naming_the_field_and_change_nothing(staff_api, program, body, field):
@@ -76,3 +79,14 @@ def test_the_service_refuses_them_too(program, field, value):
         program_update(program=program, actor=Actor.system("tests"), **{field: value})
 
     assert refused.value.field == field
+
+
+def test_the_click_retention_is_a_setting_of_the_program(staff_api, program):
+    assert program.click_retention_months == 13
+
+    response = staff_api.patch(f"/api/v1/programs/{program.slug}/", {"click_retention_months": 6}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["click_retention_months"] == 6
+    program.refresh_from_db()
+    assert program.click_retention_months == 6

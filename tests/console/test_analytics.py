@@ -28,6 +28,7 @@ from console.analytics import (
     cohorts,
     daily_subscribers,
     funnel,
+    funnel_sales,
     pareto,
     percent,
     program_analytics,
@@ -38,8 +39,16 @@ from console.analytics import (
     weekly_sources,
 )
 from core.actors import Actor
-from referrals.models import Click, Conversion, RollupDay
-from referrals.services import conversion_approve, conversion_record, conversion_refund, signup_record, signup_review
+from referrals.models import Click, Conversion, RollupDay, Signup
+from referrals.services import (
+    conversion_approve,
+    conversion_record,
+    conversion_refund,
+    signup_override,
+    signup_record,
+    signup_review,
+    signup_status_change,
+)
 from referrals.services.rollups import rollup_due
 from rewards.models import Milestone, RewardTier
 from rewards.services import tier_create
@@ -57,12 +66,9 @@ def at(month: int, day: int, hour: int = 12) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
-at_ = at
-
-
 # Every figure below is read three ways, and must be the same: from the source rows alone (nothing rolled up
 # yet), from the daily roll-ups of every past day, and half and half (the roll-ups up to 5 March).
-READS = {"source rows": None, "rolled up": at_(4, 10), "half rolled up": at_(3, 6)}
+READS = {"source rows": None, "rolled up": at(4, 10), "half rolled up": at(3, 6)}
 
 
 @pytest.fixture(params=list(READS))
@@ -287,6 +293,26 @@ def test_value_ranks_by_what_recruits_bring_beside_own_spend(shop):
         row("dan", 0, 0, Decimal("0.00"), 0, Decimal("0.00")),
     )
     assert value_ranking(p["program"], PERIOD, limit=2) == rows[:2]
+
+
+def test_a_reassigned_or_rejected_recruit_takes_their_purchases_along(shop, django_capture_on_commit_callbacks):
+    """A purchase carries its signup's credit for the analytics: an override or a review moves it at once."""
+    p = shop
+    a1 = Signup.objects.get(program=p["program"], email="a1@example.org")
+    b1 = Signup.objects.get(program=p["program"], email="b1@example.org")
+    with django_capture_on_commit_callbacks(execute=True):
+        signup_override(signup=a1, ambassador=p["fay"], reason="Fay sent the link", actor=SYSTEM)
+        signup_status_change(signup=b1, status="rejected", reason="A fake", actor=SYSTEM)
+
+    values = {row.code: row for row in value_ranking(p["program"], PERIOD, limit=10)}
+
+    # a1's 30.00 (approved in the period) moves from Ana to Fay; b1's 100.00 no longer counts for Bob.
+    assert (values[p["ana"].code].recruit_conversions, values[p["ana"].code].recruit_revenue) == (0, Decimal("0.00"))
+    assert (values[p["fay"].code].recruit_conversions, values[p["fay"].code].recruit_revenue) == (1, Decimal("30.00"))
+    assert (values[p["bob"].code].qualified_recruits, values[p["bob"].code].recruit_revenue) == (0, Decimal("0.00"))
+    assert values[p["ana"].code].own_spend == Decimal("50.00")  # her own purchase is hers whoever is credited
+    sales = funnel_sales(p["program"], PERIOD)
+    assert (sales.converted, sales.approved_conversions, sales.revenue) == (2, 2, Decimal("55.00"))
 
 
 def test_reach_labels_influencers_and_ambassadors_with_the_program_thresholds(shop):

@@ -551,9 +551,10 @@ def test_the_dashboard_costs_the_same_queries_with_one_or_many_links_referrals_a
             running_contest(ambassador.program)
 
     # 2 the session and the user; 1 the user's groups (the header's console links, console/context.py);
-    # 9 dashboard_sections (ambassadorships, channel links, clicks, signups and purchases per link, grants,
-    # tiers, the recent referrals, their total); 5 the program's price ladder; 1 the contests shown of all
+    # 10 dashboard_sections (ambassadorships, channel links, the days the click retention purged, clicks,
+    # signups and purchases per link, grants, tiers, the recent referrals, their total); 5 the program's
+    # price ladder; 1 the contests shown of all
     # the person's programs at once (constant: asked even when there is none), and 1 more per contest
     # shown, its ranking (however many ambassadors, signups or purchases it ranks).
     contests = 1 + (1 if contest else 0)
-    assert _dashboard_queries(one.user) == _dashboard_queries(many.user) == 2 + 1 + 9 + 5 + contests
+    assert _dashboard_queries(one.user) == _dashboard_queries(many.user) == 2 + 1 + 10 + 5 + contests

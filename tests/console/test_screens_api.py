@@ -99,9 +99,10 @@ def test_ambassador_detail_shows_stats_and_rewards(screens, api, read_key):
 
 
 # Queries of /api/v1/me for a signed-in ambassador, whatever the number of ambassadorships:
-#   1 the session, 2 the user, 3 the ambassadorships with their programs and counters,
-#   4 clicks per link, 5 signups, 6 approved conversions, 7 grants with their tiers, 8 the active tiers.
-ME_QUERIES = 8
+#   1 the session, 2 the user, 3 the ambassadorships with their programs and counters, 4 the days the
+#   click retention purged, 5 clicks per link, 6 signups, 7 approved conversions, 8 grants with their
+#   tiers, 9 the active tiers.
+ME_QUERIES = 9
 
 
 def test_me_costs_the_same_queries_for_one_ambassadorship_as_for_many(screens, api, django_assert_num_queries):

@@ -88,9 +88,10 @@ def test_my_programs_lists_only_my_ambassadorships(screens):
     assert all(c.email == "ana@example.com" for c in cards)
 
 
-# my_programs: 1 the ambassadorships with program and counters, 2 clicks per link, 3 signups,
-# 4 approved conversions, 5 grants with their tiers, 6 the programs' active individual tiers.
-MY_PROGRAMS_QUERIES = 6
+# my_programs: 1 the ambassadorships with program and counters, 2 the days the click retention purged,
+# 3 clicks per link (roll-ups of those days and later click rows), 4 signups, 5 approved conversions,
+# 6 grants with their tiers, 7 the programs' active individual tiers.
+MY_PROGRAMS_QUERIES = 7
 
 
 def test_my_programs_costs_the_same_queries_for_one_program_as_for_many(db, django_assert_num_queries):

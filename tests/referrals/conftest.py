@@ -69,3 +69,19 @@ def scene(program, ambassador, friend_email) -> dict[str, Any]:
         reward_value=Decimal("20"),
     )
     return {"slug": program.slug, "code": ambassador.code, "signup": signup.pk, "tier": tier.pk}
+
+
+@pytest.fixture(autouse=True)
+def _ip_peppers_loaded(request, django_db_blocker):
+    """Each test starts with this process's IP peppers loaded from its own database, as a running process
+    has them (reloaded once a minute, referrals.services.peppers): the pinned query counts are the
+    redirect's steady state, and no test sees peppers another one created. The cold load (one query,
+    once a minute per process) is pinned in test_pepper_rotation."""
+    from referrals.services.peppers import _peppers, ip_peppers_forget
+
+    ip_peppers_forget()
+    if request.node.get_closest_marker("django_db"):
+        with django_db_blocker.unblock():
+            _peppers()
+    yield
+    ip_peppers_forget()

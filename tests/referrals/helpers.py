@@ -43,6 +43,12 @@ def counters_of(ambassador: Ambassador) -> AmbassadorCounters:
 
 
 def program_counters(program_id: int) -> ProgramCounters:
+    """The program's counters once folded. A signup adds a delta row that the recalculation it enqueues
+    after commit folds in (rewards program_recalculate); inside a test's own transaction nothing commits,
+    so fold here, as the worker would, then read."""
+    from rewards.services import program_recalculate
+
+    program_recalculate(program_id=program_id)
     return ProgramCounters.objects.get(program_id=program_id)
 
 

@@ -219,3 +219,13 @@ def test_a_day_without_anything_is_sealed_empty_and_read_as_nothing(time_machine
     assert not DailySignups.objects.filter(program=program).exists()
     assert signup_days(program, MAY) == ()
     assert due_days(program, now=at(4) + timedelta(days=1)) == [date(2026, 5, 4)]
+
+
+def test_a_day_is_rolled_up_only_once_it_has_been_over_for_a_few_minutes(may):
+    """A click or signup stamped at 23:59:59 may commit just after midnight: its day waits for it."""
+    program = may["program"]
+    just_after = datetime(2026, 5, 11, 0, 5, tzinfo=UTC)
+    assert date(2026, 5, 10) not in due_days(program, now=just_after)
+    with pytest.raises(ValueError, match="not over"):
+        rollup_day(program_id=program.pk, day=date(2026, 5, 10), now=just_after)
+    assert due_days(program, now=just_after + timedelta(minutes=6))[-1] == date(2026, 5, 10)

@@ -1,0 +1,251 @@
+"""Past one machine: two web processes (gunicorn) and two Celery workers on one database and one Redis.
+
+Signups and purchases go through both web processes at once, as a load balancer would spread them; the
+workers race on the recalculations. Every reward, milestone and e-mail exists exactly once. E-mails are
+written to files by whichever process sends them (tests/ops_scale/file_mail_settings.py), so the test
+counts all of them. Every process the test starts is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import email
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from ambassadors.services import api_key_create
+from core.actors import Actor
+from core.models import AuditEvent, Notification
+from referrals.models import Conversion, Signup
+from rewards.models import Milestone, RewardGrant, RewardTier
+from tests.factories import ProgramFactory, enroll
+from tests.rewards.conftest import (
+    database_url_for_workers,
+    free_port,
+    price_ladder,
+    queue_drained,
+    start_worker,  # noqa: F401  (a fixture)
+    stop_process,
+    voucher_tier,
+    wait_until,
+)
+from tests.rewards.test_workers import broker  # noqa: F401  (a fixture)
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+]
+
+SETTINGS = "tests.ops_scale.file_mail_settings"
+
+
+class Web:
+    """One gunicorn serving config.wsgi on a free port of 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}"]
+            + ["--workers", "2", "--timeout", "60", "--access-logfile", str(log), "--error-logfile", str(log)],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            payload = json.dumps(body) if body is not None else None
+            all_headers = {"Host": "127.0.0.1", "Content-Type": "application/json"} | (headers or {})
+            connection.request(method, path, payload, all_headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
+        try:
+            return self.request("GET", "/health/")[0] == 200
+        except OSError:
+            return False
+
+    def wait_ready(self) -> Web:
+        wait_until(self.ready, timeout=60, interval=0.2, what=f"gunicorn on port {self.port}")
+        return self
+
+    def requests_served(self, fragment: str) -> int:
+        return sum(1 for line in self.log.read_text().splitlines() if fragment in line)
+
+
+@pytest.fixture
+def mail_dir(tmp_path) -> Path:
+    path = tmp_path / "mail"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def start_web(tmp_path) -> Iterator[Callable[[dict[str, str]], Web]]:
+    """`start_web(env)` starts a gunicorn (then `web.wait_ready()`); all are stopped by PID after the test.
+
+    Request it after `transactional_db`, so the web processes stop before the tables are flushed."""
+    started: list[Web] = []
+
+    def start(env: dict[str, str]) -> Web:
+        """Started, not yet waited for (`web.wait_ready()`): the workers may start meanwhile."""
+        web = Web(env, tmp_path / f"web{len(started) + 1}.log")
+        started.append(web)
+        return web
+
+    yield start
+    for web in started:
+        stop_process(web.process, timeout=15)
+
+
+def sent_emails(folder: Path) -> list[Message]:
+    """Every message the file backend wrote: each file holds one or more, each followed by a line of dashes."""
+    messages = []
+    for path in sorted(folder.iterdir()):
+        for chunk in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+            if chunk.strip():
+                messages.append(email.message_from_bytes(chunk))
+    return messages
+
+
+def text_of(message: Message) -> str:
+    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+
+
+def test_two_web_processes_and_two_workers_unlock_each_reward_milestone_and_email_once(
+    broker,  # noqa: F811
+    start_worker,  # noqa: F811
+    start_web,
+    mail_dir,
+):
+    program = ProgramFactory(slug="two-machines", hold_period_days=0)  # purchases approved at once
+    ana = enroll(program, "ana@example.com", display_name="Ana")
+    friends = voucher_tier(program, threshold=4, repeat_every=Decimal(4))
+    buyers = voucher_tier(
+        program, threshold=3, repeat_every=Decimal(3), name="3 purchases", metric=RewardTier.Metric.APPROVED_CONVERSIONS
+    )
+    ladder = price_ladder(program, step=5)
+    key = api_key_create(actor=Actor.system("tests"), program=program, scopes=["track"])[1]
+    mail = {"DJANGO_SETTINGS_MODULE": SETTINGS, "PARRAIN_TEST_MAIL_DIR": str(mail_dir)}
+    env = dict(os.environ) | mail
+    env |= {
+        "DATABASE_URL": database_url_for_workers(),
+        "REDIS_URL": broker,
+        "CACHE_URL": broker,  # rate limits and cache shared by both processes, as in production
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CONN_MAX_AGE": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    webs = [start_web(env), start_web(env)]
+    workers = [start_worker(broker, **mail), start_worker(broker, **mail)]
+    for web in webs:
+        web.wait_ready()
+
+    # 16 friends of Ana's and 4 walk-ins; every other friend of Ana's buys: 8 purchases. One domain each:
+    # the e-mail telling Ana a friend subscribed shows the address masked but for its domain.
+    people = [(f"friend@site{i}.example", ana.code if i < 16 else None, i < 16 and i % 2 == 0) for i in range(20)]
+    statuses: Counter[tuple[str, int]] = Counter()
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4, timeout=30)
+    base = f"/api/v1/programs/{program.slug}"
+    auth = {"Authorization": f"Bearer {key}"}
+
+    def client(index: int) -> None:
+        try:
+            start.wait()
+            for n, (address, code, buys) in enumerate(people[index::4]):
+                # Consecutive requests of one client land on different web processes.
+                web = webs[(index + n) % 2]
+                body = {"email": address} | ({"referral_code": code} if code else {})
+                status, _ = web.request("POST", f"{base}/signups", body, auth)
+                with lock:
+                    statuses[("signup", status)] += 1
+                if buys:
+                    purchase = {
+                        "external_id": f"order-{address}",
+                        "email": address,
+                        "amount": "19.90",
+                        "currency": "EUR",
+                    }
+                    status, _ = webs[(index + n + 1) % 2].request("POST", f"{base}/conversions", purchase, auth)
+                    with lock:
+                        statuses[("conversion", status)] += 1
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert statuses == {("signup", 201): 20, ("conversion", 201): 8}
+
+    def settled() -> bool:
+        done = (
+            RewardGrant.objects.filter(tier=friends).count() >= 4
+            and RewardGrant.objects.filter(tier=buyers).count() >= 2
+            and ladder.milestones.count() >= 4
+            and not Notification.objects.filter(sent_at__isnull=True).exists()
+        )
+        return done and queue_drained(broker)
+
+    def settled_twice() -> bool:
+        # Twice, a moment apart: a message moving from the queue to the unacknowledged set is briefly in neither.
+        if not settled():
+            return False
+        time.sleep(0.5)
+        return settled()
+
+    wait_until(settled_twice, timeout=45, interval=0.3, what="every grant, milestone and e-mail")
+
+    # Rows: each exactly once.
+    assert Signup.objects.filter(program=program).count() == 20
+    assert Conversion.objects.filter(program=program, status=Conversion.Status.APPROVED).count() == 8
+    assert sorted(friends.grants.values_list("occurrence", flat=True)) == [1, 2, 3, 4]
+    assert sorted(buyers.grants.values_list("occurrence", flat=True)) == [1, 2]
+    assert sorted(Milestone.objects.filter(tier=ladder).values_list("occurrence", flat=True)) == [1, 2, 3, 4]
+    actions = Counter(AuditEvent.objects.filter(program_id=program.pk).values_list("action", flat=True))
+    assert (actions["reward.unlocked"], actions["milestone.reached"]) == (6, 4)
+
+    # E-mails: what the processes wrote is what the database says was sent, none twice.
+    messages = sent_emails(mail_dir)
+    assert len(messages) == Notification.objects.filter(sent_at__isnull=False).count()
+    assert messages, "no e-mail was sent at all"
+    identities = Counter((m["To"], m["Subject"], text_of(m)) for m in messages)
+    assert [identity for identity, n in identities.items() if n > 1] == []
+    for grant in RewardGrant.objects.filter(tier__program=program):
+        carrying = [m for m in messages if grant.voucher_code in text_of(m)]
+        assert [m["To"] for m in carrying] == ["ana@example.com"], grant
+
+    # The load was really spread: both web processes answered the API, both workers recalculated.
+    for web in webs:
+        assert web.requests_served(f"POST {base}/signups") > 0
+        assert web.requests_served(f"POST {base}/conversions") > 0
+    for worker in workers:
+        assert "rewards.recalculate" in worker.log()
