@@ -1,7 +1,16 @@
 """URL patterns spliced into config/urls.py: `urlpatterns` at the site's root (pages and endpoints the
 permission table enumerates), `api_urlpatterns` under /api/v1/."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from console import embed, waitlist_views
+from console.staff import stripe as staff_stripe
+from console.staff import waitlist as staff_waitlist
+
+urlpatterns: list[URLPattern] = [
+    path("embed/dashboard", embed.embed_dashboard, name="embed-dashboard"),
+    path("p/<slug:slug>/waitlist/<str:waitlist_token>", waitlist_views.waitlist_status, name="waitlist-status"),
+    *staff_waitlist.urlpatterns,
+    *staff_stripe.urlpatterns,
+]
 api_urlpatterns: list[URLPattern] = []

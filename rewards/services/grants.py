@@ -20,6 +20,7 @@ from core.models import AuditEvent
 from core.text import plain_text
 from referrals.models import Signup
 from rewards.models import RewardGrant, RewardTier
+from rewards.signals import grant_issued
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,10 @@ def _grant_snapshot(grant: RewardGrant) -> dict[str, Any]:
 
 
 def _notify(grant_id: int, event: str) -> None:
+    if event == "unlocked":
+        # After commit, the layers above (commerce: the voucher as a Stripe promotion code) hear of it.
+        transaction.on_commit(lambda: grant_issued.send_robust(sender=RewardGrant, grant_id=grant_id))
+
     def send() -> None:
         from rewards.tasks import grant_notify
 
