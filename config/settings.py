@@ -144,6 +144,11 @@ def service_url(
             return development_default
         raise ImproperlyConfigured(f"{name} is required when DEBUG is off, e.g. {name}={example}")
     problem = ""
+    if urlsplit(raw).scheme == "sqlite" and "sqlite" in schemes:
+        # A file path, or sqlite://:memory: (what django-environ reads as an in-memory database): no host.
+        if raw in ("sqlite://:memory:", "sqlite:///:memory:") or urlsplit(raw).path.strip("/"):
+            return raw
+        raise ImproperlyConfigured(f"{name} is not a valid URL (it names no file), e.g. {name}={example}")
     try:
         parts = urlsplit(raw)
         port = parts.port  # raises ValueError for a port that is not a number
@@ -152,7 +157,7 @@ def service_url(
     if parts is not None:
         if parts.scheme not in schemes:
             problem = f"its scheme must be one of {', '.join(s + '://' for s in schemes)}"
-        elif parts.scheme in ("sqlite", "unix"):
+        elif parts.scheme == "unix":
             problem = "" if parts.path.strip("/") else "it names no file"
         elif not parts.hostname:
             problem = "it names no host"

@@ -15,15 +15,19 @@ Every write path, in those terms:
 
 ============================== =================================================================
 signup_record                  the velocity advisory locks of its source (taken by signup_record
-                               alone, ascending keys), inserts the signup (a row no one else sees
-                               yet), then 3, then 4
-signup_override, signup_review 1, then 3, then 4 for the old and the new ambassador, ascending
-conversion_record              inserts the conversion (its foreign key checks only), then approves
+                               alone, ascending keys), inserts the signup and its program counter
+                               delta (rows no one else sees yet), then 4, last, just before COMMIT
+signup_override, signup_review 1, then 2 (its conversions' copy of its credit), then 4 for the old
+                               and the new ambassador, ascending (the program's part is a delta row)
+conversion_record              1 (its credit is copied onto the purchase), inserts the conversion,
+                               then approves
 conversion_approve             1, 2 (the conditional pending -> approved update), 4
 conversion_refund              1, 2, 4
 ambassador_recalculate         4 (that ambassador's row), then 5
-program_recalculate            3, then 5
+program_recalculate            3, deletes the delta rows it folds into it, then 5
 reconciliation                 4 or 3, one counters row per transaction, recounted under its lock
+
+Step 3 is taken only by the folds and the reconciliation: signups never wait for the program's row.
 grant_redeem, welcome sweep    5 only
 ============================== =================================================================
 

@@ -119,7 +119,7 @@ class ProgramForm(ApiCheckedForm):
             ("False", _("Cookieless: only the landing page's address (ref, click_id) or a typed code")),
         ],
         coerce=lambda value: value == "True",
-        empty_value=True,
+        empty_value=True,  # type: ignore[arg-type]  # the stubs say str; Django returns whatever is given
         required=False,
         initial=True,
         widget=forms.RadioSelect,

@@ -13,11 +13,11 @@ point, the data stays consistent and a later run goes on where it stopped; run t
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
 
 from ambassadors.models import Program
@@ -30,9 +30,16 @@ from referrals.services.rollups import _first_day, day_bounds, rollup_day, utc_d
 BATCH = 5000
 
 
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same moment `months` calendar months earlier (31 March less one month: 28 or 29 February)."""
+    year, month = divmod(moment.month - 1 - months, 12)
+    year, month = moment.year + year, month + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
 def retention_cutoff(program: Program, *, now: datetime | None = None) -> date:
     """The first day kept: the days before it are purged."""
-    return utc_day((now or clock.now()) - relativedelta(months=program.click_retention_months))
+    return utc_day(months_before(now or clock.now(), program.click_retention_months))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from core.models import AuditEvent
 from referrals.models import Click, DailyClicks, RollupDay, Signup
 from referrals.selectors import human_clicks_by_link
 from referrals.services import link_create, signup_record
-from referrals.services.retention import clicks_purge, days_to_purge, retention_cutoff
+from referrals.services.retention import clicks_purge, days_to_purge, months_before, retention_cutoff
 from tests.factories import ProgramFactory, enroll
 
 pytestmark = pytest.mark.django_db
@@ -160,3 +160,16 @@ def test_the_daily_task_is_scheduled_and_purges(old_clicks, settings):
     assert settings.CELERY_BEAT_SCHEDULE["purge-old-clicks"]["task"] == "referrals.purge_old_clicks"
     assert purge_old_clicks.delay().get() == 8
     assert purge_old_clicks.delay().get() == 0
+
+
+@pytest.mark.parametrize(
+    ("moment", "months", "expected"),
+    [
+        (at(2026, 3, 31), 1, at(2026, 2, 28)),
+        (at(2024, 3, 31), 1, at(2024, 2, 29)),
+        (at(2026, 1, 15), 13, at(2024, 12, 15)),
+        (at(2026, 12, 4), 12, at(2025, 12, 4)),
+    ],
+)
+def test_months_before_counts_calendar_months_and_clamps_the_day(moment, months, expected):
+    assert months_before(moment, months) == expected
