@@ -556,6 +556,29 @@ def _spans_sql(column: str, spans: Sequence[tuple[datetime, datetime]], prefix: 
     return "(" + " OR ".join(terms) + ")", params
 
 
+def _own_sales_sql(t: dict[str, str]) -> str:
+    """Each ambassador's own signup (one per mailbox and program: a unique index finds it), then its purchases
+    of the period. On PostgreSQL, LATERAL with its aggregate is looked up ambassador by ambassador, where a join
+    would read every signup of the program to match a few thousand mailboxes; SQLite has no LATERAL."""
+    purchases = "c.status = %(approved)s AND c.occurred_at >= %(since)s AND c.occurred_at < %(until)s"
+    if connection.vendor == "postgresql":
+        return f"""
+            SELECT a.id AS ambassador_id, own.n, own.amount
+            FROM {t["ambassador"]} a CROSS JOIN LATERAL (
+                SELECT COUNT(*) AS n, SUM(c.amount) AS amount
+                FROM {t["signup"]} s JOIN {t["conversion"]} c ON c.signup_id = s.id
+                WHERE s.program_id = a.program_id AND s.email_canonical = a.email_canonical AND {purchases}
+            ) own
+            WHERE a.program_id = %(program)s AND own.n > 0"""  # noqa: S608 (table names from the models)
+    return f"""
+            SELECT a.id AS ambassador_id, COUNT(*) AS n, SUM(c.amount) AS amount
+            FROM {t["ambassador"]} a
+            JOIN {t["signup"]} s ON s.program_id = a.program_id AND s.email_canonical = a.email_canonical
+            JOIN {t["conversion"]} c ON c.signup_id = s.id
+            WHERE a.program_id = %(program)s AND {purchases}
+            GROUP BY a.id"""  # noqa: S608
+
+
 def _ambassador_stats(program: Program, period: Period, read: Sources | None = None) -> tuple[str, dict[str, Any]]:
     """(SQL, params) of `WITH ... labelled AS (...)`: every ambassador of the program with what the period
     brought, each source read once and grouped by the database (then hash-joined to the ambassadors):
@@ -629,18 +652,7 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
             SELECT ambassador_id, COUNT(*) AS n, SUM(amount) AS amount FROM sales
             WHERE signup_status = %(qualified)s AND ambassador_id IS NOT NULL
             GROUP BY ambassador_id
-        ), own_sales AS (
-            -- Each ambassador's own signup (one per mailbox and program: a unique index finds it), then its
-            -- purchases of the period. LATERAL, with its aggregate, is looked up ambassador by ambassador:
-            -- a join would read every signup of the program to match a few thousand mailboxes.
-            SELECT a.id AS ambassador_id, own.n, own.amount
-            FROM {t["ambassador"]} a CROSS JOIN LATERAL (
-                SELECT COUNT(*) AS n, SUM(c.amount) AS amount
-                FROM {t["signup"]} s JOIN {t["conversion"]} c ON c.signup_id = s.id
-                WHERE s.program_id = a.program_id AND s.email_canonical = a.email_canonical
-                  AND c.status = %(approved)s AND c.occurred_at >= %(since)s AND c.occurred_at < %(until)s
-            ) own
-            WHERE a.program_id = %(program)s AND own.n > 0
+        ), own_sales AS ({_own_sales_sql(t)}
         ), stats AS (
             SELECT a.id, a.code, a.display_name, a.email, a.is_active, {month} AS month,
                    (a.created_at >= %(since)s AND a.created_at < %(until)s) AS cohort,

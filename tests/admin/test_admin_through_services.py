@@ -33,9 +33,9 @@ def program_form(program: Program | None = None, **fields: Any) -> dict[str, Any
         "allowed_redirect_hosts": '["shop.example.com"]', "attribution_window_days": 30,
         "attribution_model": "last_click", "hold_period_days": 14, "currency": "EUR", "base_price": "20.00",
         "floor_price": "10.00", "velocity_limit": 5, "status": "open", "share_message": "",
-        # The admin form shows the label thresholds' defaults and sends them back.
+        # The admin form shows the label thresholds' and the click retention's defaults and sends them back.
         "influencer_min_clicks": 50, "influencer_max_rate": "2.00", "ambassador_min_qualified": 3,
-        "ambassador_min_rate": "10.00",
+        "ambassador_min_rate": "10.00", "click_retention_months": 13,
     }  # fmt: skip
     if program is not None:
         data.update(slug=program.slug, name=program.name, destination_url=program.destination_url)
