@@ -6,10 +6,13 @@ person in a browser who is not signed in should land on the log-in page, not rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
+from ambassadors.models import Program
 from core import policies
 
 
@@ -23,3 +26,19 @@ def refused(request: HttpRequest, decision: policies.Decision) -> HttpResponse |
     if decision.outcome is policies.Outcome.HIDDEN:
         raise Http404(decision.reason)
     raise PermissionDenied(decision.reason)
+
+
+def staff_program(
+    request: HttpRequest, slug: str, may: Callable[[policies.Principal, Program], policies.Decision]
+) -> Program | HttpResponse:
+    """A staff console page's program, or the answer to who may not: log in first, 403 for a signed-in person
+    outside the console, 404 for an unknown slug, then `may(principal, program)` (the page's own policy)."""
+    principal = policies.Principal.from_request(request)
+    if answer := refused(request, policies.may_use_staff_console(principal)):
+        return answer
+    program = Program.objects.filter(slug=slug).first()
+    if program is None:
+        raise Http404("No program with this slug.")
+    if answer := refused(request, may(principal, program)):
+        return answer
+    return program

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -23,7 +23,7 @@ from ambassadors.models import Program
 from commerce.models import StripePromotionCode
 from commerce.stripe_accounts import masked, stripe_account_of, stripe_account_update
 from commerce.stripe_events import REF_METADATA_KEY, STRIPE_EVENTS
-from console.pages import refused as _refused
+from console.pages import staff_program
 from core import policies
 from core.actors import Actor
 from core.errors import ParrainError
@@ -65,16 +65,7 @@ class StripeSettingsForm(forms.Form):
 
 
 def _program_for(request: HttpRequest, slug: str) -> Program | HttpResponse:
-    """The program whose Stripe link to manage, or the answer to who may not: login, 403, 404."""
-    principal = policies.Principal.from_request(request)
-    if refused := _refused(request, policies.may_use_staff_console(principal)):
-        return refused
-    program = Program.objects.filter(slug=slug).first()
-    if program is None:
-        raise Http404("No program with this slug.")
-    if refused := _refused(request, policies.may_manage_stripe(principal, program)):
-        return refused
-    return program
+    return staff_program(request, slug, policies.may_manage_stripe)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

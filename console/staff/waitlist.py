@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -28,7 +28,7 @@ from commerce.waitlist import (
     waitlist_stream,
 )
 from console.exports import csv_response
-from console.pages import refused as _refused
+from console.pages import staff_program
 from core import policies
 from core.actors import Actor
 from core.errors import ParrainError
@@ -54,15 +54,7 @@ class AdmitForm(forms.Form):
 
 
 def _program_for(request: HttpRequest, slug: str) -> Program | HttpResponse:
-    principal = policies.Principal.from_request(request)
-    if refused := _refused(request, policies.may_use_staff_console(principal)):
-        return refused
-    program = Program.objects.filter(slug=slug).first()
-    if program is None:
-        raise Http404("No program with this slug.")
-    if refused := _refused(request, policies.may_manage_waitlist(principal, program)):
-        return refused
-    return program
+    return staff_program(request, slug, policies.may_manage_waitlist)
 
 
 def _page_number(request: HttpRequest) -> int:

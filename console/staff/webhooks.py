@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ambassadors.models import Program, WebhookDelivery, WebhookEndpoint
 from ambassadors.webhooks import delivery_resend, endpoint_create, endpoint_update
-from console.pages import refused as _refused
+from console.pages import staff_program
 from core import policies
 from core.actors import Actor
 from core.errors import ParrainError
@@ -49,16 +49,7 @@ class EndpointForm(forms.Form):
 
 
 def _program_for(request: HttpRequest, slug: str) -> Program | HttpResponse:
-    """The program whose webhooks to manage, or the answer to who may not: login, 403, 404."""
-    principal = policies.Principal.from_request(request)
-    if refused := _refused(request, policies.may_use_staff_console(principal)):
-        return refused
-    program = Program.objects.filter(slug=slug).first()
-    if program is None:
-        raise Http404("No program with this slug.")
-    if refused := _refused(request, policies.may_manage_webhooks(principal, program)):
-        return refused
-    return program
+    return staff_program(request, slug, policies.may_manage_webhooks)
 
 
 def _endpoint_for(program: Program, endpoint_id: int) -> WebhookEndpoint:

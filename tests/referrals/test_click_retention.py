@@ -173,3 +173,13 @@ def test_the_daily_task_is_scheduled_and_purges(old_clicks, settings):
 )
 def test_months_before_counts_calendar_months_and_clamps_the_day(moment, months, expected):
     assert months_before(moment, months) == expected
+
+
+@pytest.mark.parametrize("command", ["purge_clicks", "rollup_analytics"])
+def test_an_unknown_program_is_a_clear_error_and_changes_nothing(old_clicks, command):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No program with the slug 'nope'"):
+        call_command(command, "--program", "nope", stdout=StringIO())
+    assert Click.objects.count() == 11
+    assert not RollupDay.objects.exists()

@@ -7,12 +7,12 @@ it finishes the day it is in; run again, it goes on where it stopped. `--dry-run
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from ambassadors.models import Program
 from core import clock
 from core.actors import Actor
 from core.progress import progress
+from referrals.management.commands._programs import programs_to_run
 from referrals.services.retention import clicks_purge, days_to_purge, retention_cutoff
 
 
@@ -24,11 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Say which days are due, change nothing")
 
     def handle(self, *args: Any, program: str | None, dry_run: bool, **options: Any) -> None:
-        programs = list(Program.objects.order_by("pk"))
-        if program is not None:
-            programs = [p for p in programs if p.slug == program]
-            if not programs:
-                raise CommandError(f"No program with the slug {program!r}.")
+        programs = programs_to_run(program)
         now = clock.now()
         due = {p.slug: days_to_purge(p, now=now) for p in programs}
         if dry_run:

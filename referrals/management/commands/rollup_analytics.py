@@ -7,11 +7,11 @@ that differs (there should be none: it says how many it found).
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from ambassadors.models import Program
 from core import clock
 from core.progress import progress
+from referrals.management.commands._programs import programs_to_run
 from referrals.services.rollups import due_days, rollup_due, rollup_verify
 
 
@@ -23,11 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--verify", action="store_true", help="Recount sealed days and repair any difference")
 
     def handle(self, *args: Any, program: str | None, verify: bool, **options: Any) -> None:
-        programs = list(Program.objects.order_by("pk"))
-        if program is not None:
-            programs = [p for p in programs if p.slug == program]
-            if not programs:
-                raise CommandError(f"No program with the slug {program!r}.")
+        programs = programs_to_run(program)
         now = clock.now()
         total = sum(len(due_days(p, now=now)) for p in programs)
         with progress("roll up analytics days", total=total, stdout=self.stdout) as bar:
