@@ -36,7 +36,18 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 
 from ambassadors.models import Ambassador, Program
-from referrals.models import Click, Conversion, DailyClicks, DailySignups, RollupDay, Signup
+from referrals.models import (
+    Click,
+    Conversion,
+    DailyClicks,
+    DailySignups,
+    RollupDay,
+    RollupWeek,
+    Signup,
+    WeeklyClicks,
+    WeeklySignups,
+)
+from referrals.services.rollups import SIGNUP_TOTALS
 from rewards.models import Milestone
 
 QUALIFIED = Signup.Status.QUALIFIED
@@ -104,14 +115,20 @@ class Period:
 
 @dataclass(frozen=True)
 class Sources:
-    """The days of a period read from the daily roll-ups (sealed: over, rolled up, not reopened since) and
-    the spans read from the source rows (today, days not rolled up yet, days a change reopened): together
-    they cover the period once (referrals/services/rollups.py)."""
+    """Where each day of a period is read from (referrals/services/rollups.py): its whole ISO weeks summed
+    and sealed, from the weekly roll-ups; its other sealed days (over, rolled up, not reopened since), from
+    the daily roll-ups; the spans left (today, days not rolled up yet, days a change reopened), from the
+    source rows. For clicks and for signups apart, these cover the period once. The totals of each day
+    sealed for signups (whatever its week) come along: the series read them."""
 
+    click_weeks: tuple[date, ...]  # Mondays
+    signup_weeks: tuple[date, ...]
     click_days: tuple[date, ...]
     signup_days: tuple[date, ...]
     raw_clicks: tuple[tuple[datetime, datetime], ...]  # [start, end) spans of whole UTC days
     raw_signups: tuple[tuple[datetime, datetime], ...]
+    human_clicks: int = 0  # the days sealed for clicks, all together
+    signup_totals: tuple[SignupDay, ...] = ()  # every day sealed for signups, in order
 
 
 def _spans(period: Period, sealed: set[date]) -> tuple[tuple[datetime, datetime], ...]:
@@ -129,23 +146,52 @@ def _spans(period: Period, sealed: set[date]) -> tuple[tuple[datetime, datetime]
     return tuple(spans)
 
 
+def _whole_weeks(period: Period, sealed_weeks: set[date]) -> tuple[date, ...]:
+    """The sealed weeks whose seven days are all inside the period."""
+    return tuple(sorted(w for w in sealed_weeks if w >= period.first and w + timedelta(days=6) <= period.last))
+
+
+def _covered(weeks: Sequence[date]) -> set[date]:
+    return {week + timedelta(days=n) for week in weeks for n in range(7)}
+
+
 def sources(program: Program, period: Period) -> Sources:
-    """1 query: the period's rolled-up days."""
-    rows = RollupDay.objects.filter(program=program, day__gte=period.first, day__lte=period.last).values_list(
-        "day", "clicks_sealed", "signups_sealed"
+    """1 query: the period's rolled-up days (with their totals) and weeks, in one UNION."""
+    zero = Value(0)
+    days = (
+        RollupDay.objects.filter(program=program, day__gte=period.first, day__lte=period.last)
+        .annotate(is_week=Value(False))
+        .values_list("day", "clicks_sealed", "signups_sealed", "human_clicks", *SIGNUP_TOTALS, "is_week")
     )
-    clicks = {day for day, clicks_sealed, _ in rows if clicks_sealed}
-    signups = {day for day, _, signups_sealed in rows if signups_sealed}
+    # The weeks that start in the period and end in it; a marker column tells a week's row from a day's.
+    weeks = (
+        RollupWeek.objects.filter(program=program, week__gte=period.first, week__lte=period.last - timedelta(days=6))
+        .annotate(z1=zero, z2=zero, z3=zero, z4=zero, z5=zero, is_week=Value(True))
+        .values_list("week", "clicks_sealed", "signups_sealed", "z1", "z2", "z3", "z4", "z5", "is_week")
+    )
+    rows = list(days.union(weeks, all=True))
+    day_rows = [(_day(r[0]), *r[1:8]) for r in rows if not r[8]]
+    week_rows = [(_day(r[0]), bool(r[1]), bool(r[2])) for r in rows if r[8]]
+    click_weeks = _whole_weeks(period, {w for w, clicks, _ in week_rows if clicks})
+    signup_weeks = _whole_weeks(period, {w for w, _, signups in week_rows if signups})
+    clicks = {r[0] for r in day_rows if r[1]}
+    signups = {r[0] for r in day_rows if r[2]}
+    in_click_weeks, in_signup_weeks = _covered(click_weeks), _covered(signup_weeks)
     return Sources(
-        click_days=tuple(sorted(clicks)),
-        signup_days=tuple(sorted(signups)),
-        raw_clicks=_spans(period, clicks),
-        raw_signups=_spans(period, signups),
+        click_weeks=click_weeks,
+        signup_weeks=signup_weeks,
+        click_days=tuple(sorted(clicks - in_click_weeks)),
+        signup_days=tuple(sorted(signups - in_signup_weeks)),
+        # A day of a sealed week is sealed (a reopened day reopens its week): the weeks' days are in the sets.
+        raw_clicks=_spans(period, clicks | in_click_weeks),
+        raw_signups=_spans(period, signups | in_signup_weeks),
+        human_clicks=sum(int(r[3]) for r in day_rows if r[1]),
+        signup_totals=tuple(
+            SignupDay(day, n, q, ref, ref_q, n - ref, q - ref_q)
+            for day, _, sealed, _, n, q, ref, ref_q in sorted(day_rows)
+            if sealed
+        ),
     )
-
-
-# A day no program has: what the roll-ups are asked for when no day of the period is rolled up.
-NO_DAY = date(1, 1, 1)
 
 
 def _spans_q(field: str, spans: Sequence[tuple[datetime, datetime]], period: Period) -> Q:
@@ -175,29 +221,13 @@ class SignupDay:
 
 def signup_days(program: Program, period: Period, *, read: Sources | None = None) -> tuple[SignupDay, ...]:
     """The days of the period that had signups, counted by the database (UTC days): 2 queries (1 given the
-    period's `sources`): the rolled-up days from the roll-up and the others from the signups, in one UNION."""
+    period's `sources`): the sealed days' totals come with the `sources`, the others are counted from the
+    signups."""
     read = sources(program, period) if read is None else read
-    # Named apart from the roll-up's own fields: an annotation may not shadow the field it sums.
-    columns = ("day", "n_signups", "n_qualified", "n_referred", "n_referred_qualified", "n_walk_ins",
-               "n_walk_ins_qualified")  # fmt: skip
     walk_in = Q(ambassador__isnull=True)
-    rolled = (
-        # An impossible day when none is rolled up: the query (and the page's query count) stays the same.
-        DailySignups.objects.filter(program=program, day__in=read.signup_days or [NO_DAY])
-        .values("day")
-        .annotate(
-            n_signups=Sum("signups"),
-            n_qualified=Sum("qualified"),
-            n_referred=Sum("signups", filter=~walk_in),
-            n_referred_qualified=Sum("qualified", filter=~walk_in),
-            n_walk_ins=Sum("signups", filter=walk_in),
-            n_walk_ins_qualified=Sum("qualified", filter=walk_in),
-        )
-        .order_by()
-        .values_list(*columns)
-    )
     qualified = Q(status=QUALIFIED)
     raw = (
+        # An empty range when every day is rolled up: the query (and the page's query count) stays the same.
         Signup.objects.filter(_spans_q("created_at", read.raw_signups, period), program=program)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
@@ -213,13 +243,20 @@ def signup_days(program: Program, period: Period, *, read: Sources | None = None
         )
         # No ORDER BY: grouping by hashing beats sorting 750,000 rows; the few hundred days are sorted here.
         .order_by()
-        .values_list(*columns)
+        .values_list(
+            "day",
+            "n_signups",
+            "n_qualified",
+            "n_referred",
+            "n_referred_qualified",
+            "n_walk_ins",
+            "n_walk_ins_qualified",
+        )  # fmt: skip
     )
     with _reading():
-        rows = list(rolled.union(raw, all=True))
-    return tuple(
-        SignupDay(_day(day), *(int(n or 0) for n in counts)) for day, *counts in sorted(rows, key=lambda r: str(r[0]))
-    )
+        counted = [SignupDay(_day(day), *(int(n or 0) for n in counts)) for day, *counts in raw]
+    rolled = [d for d in read.signup_totals if d.signups]
+    return tuple(sorted(rolled + counted, key=lambda d: d.day))
 
 
 def _day(value: Any) -> date:
@@ -280,13 +317,13 @@ def funnel_sales(program: Program, period: Period) -> FunnelSales:
 
 
 def human_clicks(program: Program, period: Period, *, read: Sources | None = None) -> int:
-    """The period's human clicks (bots and flood left out): the roll-ups' and the source rows' together."""
+    """The period's human clicks (bots and flood left out): the sealed days' totals (they come with the
+    `sources`) and the source rows of the other days: 2 queries (1 given the `sources`)."""
     read = sources(program, period) if read is None else read
-    rolled = DailyClicks.objects.filter(program=program, day__in=read.click_days or [NO_DAY])
     raw = Click.objects.filter(
         _spans_q("created_at", read.raw_clicks, period), program=program, is_bot=False, flood=False
     )
-    return int(rolled.aggregate(n=Sum("human"))["n"] or 0) + raw.count()
+    return read.human_clicks + raw.count()
 
 
 def funnel(
@@ -609,6 +646,8 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
         "conversion": Conversion._meta.db_table,
         "daily_clicks": DailyClicks._meta.db_table,
         "daily_signups": DailySignups._meta.db_table,
+        "weekly_clicks": WeeklyClicks._meta.db_table,
+        "weekly_signups": WeeklySignups._meta.db_table,
     }
     read = sources(program, period) if read is None else read
     raw_clicks, raw_clicks_params = _spans_sql("created_at", read.raw_clicks, "rc")
@@ -616,11 +655,21 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
     day = connection.ops.adapt_datefield_value
     click_days = {f"cd{i}": day(d) for i, d in enumerate(read.click_days)}
     signup_days = {f"sd{i}": day(d) for i, d in enumerate(read.signup_days)}
+    click_weeks = {f"cw{i}": day(d) for i, d in enumerate(read.click_weeks)}
+    signup_weeks = {f"sw{i}": day(d) for i, d in enumerate(read.signup_weeks)}
     in_click_days = ", ".join(f"%({name})s" for name in click_days) or "NULL"
     in_signup_days = ", ".join(f"%({name})s" for name in signup_days) or "NULL"
+    in_click_weeks = ", ".join(f"%({name})s" for name in click_weeks) or "NULL"
+    in_signup_weeks = ", ".join(f"%({name})s" for name in signup_weeks) or "NULL"
+    # Each source summed per ambassador, then the sums added up: whole weeks, other sealed days, source rows.
+    # The counts as integers (a sum of sums would be a numeric): the rankings sort and add them up faster.
     sql = f"""
         WITH clicks AS (
-            SELECT ambassador_id, SUM(n) AS n FROM (
+            SELECT ambassador_id, CAST(SUM(n) AS BIGINT) AS n FROM (
+                SELECT ambassador_id, SUM(human) AS n FROM {t["weekly_clicks"]}
+                WHERE program_id = %(program)s AND week IN ({in_click_weeks})
+                GROUP BY ambassador_id
+                UNION ALL
                 SELECT ambassador_id, SUM(human) AS n FROM {t["daily_clicks"]}
                 WHERE program_id = %(program)s AND day IN ({in_click_days})
                 GROUP BY ambassador_id
@@ -630,7 +679,11 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
                 GROUP BY ambassador_id
             ) both_sources GROUP BY ambassador_id
         ), recruits AS (
-            SELECT ambassador_id, SUM(n) AS n FROM (
+            SELECT ambassador_id, CAST(SUM(n) AS BIGINT) AS n FROM (
+                SELECT ambassador_id, SUM(qualified) AS n FROM {t["weekly_signups"]}
+                WHERE program_id = %(program)s AND week IN ({in_signup_weeks})
+                GROUP BY ambassador_id
+                UNION ALL
                 SELECT ambassador_id, SUM(qualified) AS n FROM {t["daily_signups"]}
                 WHERE program_id = %(program)s AND ambassador_id IS NOT NULL AND day IN ({in_signup_days})
                 GROUP BY ambassador_id
@@ -643,18 +696,21 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
         ), sales AS (
             -- The purchases carry their signup's credit (referrals.services keep the copy in step): no join
             -- to the signups, read off the covering index conversion_analytics.
-            SELECT c.signup_id, c.amount, c.signup_ambassador_id AS ambassador_id, c.signup_status,
-                   c.signup_created_at
+            -- Only those of qualified recruits (the only ones counted here), in narrow rows.
+            SELECT c.signup_id, c.amount, c.signup_ambassador_id AS ambassador_id,
+                   (c.signup_created_at >= %(since)s AND c.signup_created_at < %(until)s) AS recruited_in_period
             FROM {t["conversion"]} c
             WHERE c.program_id = %(program)s AND c.status = %(approved)s
               AND c.occurred_at >= %(since)s AND c.occurred_at < %(until)s
+              AND c.signup_status = %(qualified)s AND c.signup_ambassador_id IS NOT NULL
         ), recruit_sales AS (
             SELECT ambassador_id, COUNT(*) AS n, SUM(amount) AS amount FROM sales
-            WHERE signup_status = %(qualified)s AND ambassador_id IS NOT NULL
             GROUP BY ambassador_id
         ), own_sales AS ({_own_sales_sql(t)}
         ), stats AS (
-            SELECT a.id, a.code, a.display_name, a.email, a.is_active, {month} AS month,
+            -- Narrow rows (ids and numbers) through the rankings' sorts; the display columns are joined to
+            -- the few rows returned (ambassadors_overview) or streamed (value_stream, reach_stream).
+            SELECT a.id, a.is_active, {month} AS month,
                    (a.created_at >= %(since)s AND a.created_at < %(until)s) AS cohort,
                    COALESCE(k.n, 0) AS clicks, COALESCE(r.n, 0) AS qualified,
                    COALESCE(rs.n, 0) AS recruit_conversions, COALESCE(rs.amount, 0) AS recruit_revenue,
@@ -693,6 +749,8 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
         **raw_signups_params,
         **click_days,
         **signup_days,
+        **click_weeks,
+        **signup_weeks,
     }
     return sql, params
 
@@ -706,8 +764,10 @@ def ambassadors_overview(
     program: Program, period: Period, *, value_limit: int, reach_limit: int, read: Sources | None = None
 ) -> AmbassadorsOverview:
     """The value ranking's first `value_limit`, reach's `reach_limit` most clicked, the label counts, and the
-    80/20 figures: 1 query. The database ranks every ambassador with window functions and returns only the
-    rows asked for and those the 80/20 curve needs (at most about 100), however many ambassadors there are.
+    80/20 figures: 1 query. The database computes every ambassador's figures in narrow rows (ids and numbers),
+    takes the first of each ranking by a top-N sort, ranks the active ambassadors for the 80/20 curve, and
+    returns only the rows asked for and those the curve needs (at most about 100), with their display
+    columns, however many ambassadors there are.
 
     80/20: the ambassadors counted are all the program's active ambassadors (is_active), those who brought
     nobody included, ranked by the qualified signups of the period they referred (ties by id). The top 20 %
@@ -716,41 +776,58 @@ def ambassadors_overview(
     """
     stats, params = _ambassador_stats(program, period, read)
     # The funnel's purchases: those of the period's qualified referred signups.
-    funnel_sales = (
-        "signup_status = %(qualified)s AND ambassador_id IS NOT NULL"
-        " AND signup_created_at >= %(since)s AND signup_created_at < %(until)s"
-    )
-    sql = f"""{stats}, ranked AS (
-            SELECT labelled.*,
-                   ROW_NUMBER() OVER (ORDER BY {VALUE_ORDER}) AS value_rank,
-                   ROW_NUMBER() OVER (ORDER BY {REACH_ORDER}) AS reach_rank,
-                   ROW_NUMBER() OVER (PARTITION BY is_active ORDER BY {PARETO_ORDER}) AS pareto_rank,
-                   SUM(qualified) OVER (PARTITION BY is_active ORDER BY {PARETO_ORDER} ROWS UNBOUNDED PRECEDING)
-                       AS pareto_cumulative,
-                   SUM(qualified) OVER (PARTITION BY is_active) AS pareto_total,
-                   COUNT(*) OVER (PARTITION BY is_active) AS pareto_n,
-                   COUNT(*) OVER () AS ambassadors,
-                   SUM(CASE WHEN label = %(influencer)s THEN 1 ELSE 0 END) OVER () AS influencers,
-                   SUM(CASE WHEN label = %(ambassador)s THEN 1 ELSE 0 END) OVER () AS converters,
-                   SUM(clicks) OVER () AS clicks_total,
-                   ROW_NUMBER() OVER (PARTITION BY cohort, month ORDER BY id) AS cohort_rank,
-                   COUNT(*) OVER (PARTITION BY cohort, month) AS cohort_joined,
-                   SUM(qualified) OVER (PARTITION BY cohort, month) AS cohort_qualified
+    funnel_sales = "recruited_in_period"  # the sales are those of qualified referred signups already
+    # No ranking sorts every ambassador but the 80/20 one: the first of the value and reach rankings are
+    # taken by top-N sorts, the totals and the cohorts by plain aggregates; the rows shown (and those the
+    # curve needs) get their display columns at the end.
+    sql = f"""{stats}, pareto AS (
+            SELECT id, ROW_NUMBER() OVER w AS pareto_rank,
+                   SUM(qualified) OVER (w ROWS UNBOUNDED PRECEDING) AS pareto_cumulative
+            FROM labelled WHERE is_active
+            WINDOW w AS (ORDER BY {PARETO_ORDER})
+        ), totals AS (
+            SELECT COUNT(*) AS ambassadors,
+                   SUM(CASE WHEN label = %(influencer)s THEN 1 ELSE 0 END) AS influencers,
+                   SUM(CASE WHEN label = %(ambassador)s THEN 1 ELSE 0 END) AS converters,
+                   SUM(clicks) AS clicks_total,
+                   SUM(CASE WHEN is_active THEN qualified ELSE 0 END) AS pareto_total,
+                   SUM(CASE WHEN is_active THEN 1 ELSE 0 END) AS pareto_n
             FROM labelled
+        ), cohorts AS (  -- each month's figures ride on the row of its first ambassador
+            SELECT month, MIN(id) AS id, COUNT(*) AS cohort_joined, SUM(qualified) AS cohort_qualified
+            FROM labelled WHERE cohort GROUP BY month
+        ), value_top AS (
+            SELECT id, ROW_NUMBER() OVER (ORDER BY {VALUE_ORDER}) AS value_rank
+            FROM (SELECT * FROM labelled ORDER BY {VALUE_ORDER} LIMIT %(value_limit)s) top
+        ), reach_top AS (
+            SELECT id, ROW_NUMBER() OVER (ORDER BY {REACH_ORDER}) AS reach_rank
+            FROM (SELECT * FROM labelled ORDER BY {REACH_ORDER} LIMIT %(reach_limit)s) top
+        ), shown AS (
+            SELECT id FROM value_top
+            UNION SELECT id FROM reach_top
+            UNION SELECT id FROM cohorts
+            -- the ranks ceil(p × n / 100) for p = 1..100: those where the integer percentile moves on
+            UNION SELECT id FROM pareto CROSS JOIN totals
+                  WHERE pareto_rank * 100 / pareto_n > (pareto_rank - 1) * 100 / pareto_n
+            -- one row at least whenever there is an ambassador: the totals ride on every row
+            UNION SELECT id FROM (SELECT id FROM labelled ORDER BY id LIMIT 1) first_one
         )
-        SELECT id, code, display_name, email, clicks, qualified, recruit_conversions, recruit_revenue,
-               own_conversions, own_spend, label, value_rank, reach_rank, is_active, pareto_rank,
-               pareto_cumulative, pareto_total, pareto_n, cohort, cohort_rank, month, cohort_joined,
-               cohort_qualified, ambassadors, influencers, converters, clicks_total,
-               (SELECT COUNT(DISTINCT signup_id) FROM sales WHERE {funnel_sales}) AS funnel_converted,
-               (SELECT COUNT(*) FROM sales WHERE {funnel_sales}) AS funnel_sales,
-               (SELECT SUM(amount) FROM sales WHERE {funnel_sales}) AS funnel_revenue
-        FROM ranked
-        WHERE value_rank <= %(value_limit)s OR reach_rank <= %(reach_limit)s
-           OR value_rank = 1  -- one row at least whenever there is an ambassador: the totals ride on every row
-           OR (cohort AND cohort_rank = 1)
-           -- the ranks ceil(p × n / 100) for p = 1..100: those where the integer percentile moves on
-           OR (is_active AND pareto_rank * 100 / pareto_n > (pareto_rank - 1) * 100 / pareto_n)
+        SELECT l.id, a.code, a.display_name, a.email, l.clicks, l.qualified, l.recruit_conversions,
+               l.recruit_revenue, l.own_conversions, l.own_spend, l.label, v.value_rank, rt.reach_rank, l.is_active,
+               p.pareto_rank, p.pareto_cumulative, c.month, c.cohort_joined, c.cohort_qualified,
+               totals.pareto_total, totals.pareto_n, totals.ambassadors, totals.influencers, totals.converters,
+               totals.clicks_total, f.converted, f.n, f.revenue
+        FROM shown JOIN labelled l ON l.id = shown.id
+        JOIN {Ambassador._meta.db_table} a ON a.id = l.id
+        LEFT JOIN value_top v ON v.id = l.id
+        LEFT JOIN reach_top rt ON rt.id = l.id
+        LEFT JOIN pareto p ON p.id = l.id
+        LEFT JOIN cohorts c ON c.id = l.id
+        CROSS JOIN totals
+        CROSS JOIN (  -- one pass over the sales for the three
+            SELECT COUNT(DISTINCT signup_id) AS converted, COUNT(*) AS n, SUM(amount) AS revenue FROM sales
+            WHERE {funnel_sales}
+        ) f
     """  # noqa: S608
     with _reading(), connection.cursor() as cursor:
         cursor.execute(sql, {**params, "value_limit": value_limit, "reach_limit": reach_limit})
@@ -766,22 +843,21 @@ def ambassadors_overview(
     # figures the database computed, never over signups.
     for row in rows:
         (pk, code, name, email, clicks, qualified, r_conv, r_rev, o_conv, o_spend, label, value_rank, reach_rank,
-         is_active, pareto_rank, cumulative, pareto_total, pareto_n, cohort, cohort_rank, month, cohort_joined,
-         cohort_qualified) = row[:23]  # fmt: skip
-        totals, funnel = row[23:27], row[27:]
+         is_active, pareto_rank, cumulative, month, cohort_joined, cohort_qualified) = row[:19]  # fmt: skip
+        (pareto_total, pareto_n), totals, funnel = row[19:21], row[21:25], row[25:]
+        active, brought = int(pareto_n or 0), int(pareto_total or 0)
         sales = FunnelSales(converted=funnel[0], approved_conversions=funnel[1], revenue=_money(funnel[2]))
-        if value_rank <= value_limit:
+        if value_rank is not None:
             value.append(
                 (value_rank, ValueRow(pk, code, name, email, qualified, r_conv, _money(r_rev), o_conv, _money(o_spend)))
             )
-        if reach_rank <= reach_limit:
+        if reach_rank is not None:
             reach_rows.append(
                 (reach_rank, ReachRow(pk, code, name, clicks, qualified, percent(qualified, clicks), label))
             )
-        if is_active:
-            active, brought = int(pareto_n), int(pareto_total)
+        if pareto_rank is not None:
             cumulative_at[int(pareto_rank)] = int(cumulative)
-        if cohort and cohort_rank == 1:
+        if month is not None:
             by_month[_month_start(month)] = (int(cohort_joined), int(cohort_qualified))
     ambassadors, influencers, converters, clicks_total = (int(n or 0) for n in totals)
     return AmbassadorsOverview(
@@ -860,11 +936,18 @@ VALUE_CSV_HEADER = ("code", "display_name", "email", "qualified_recruits", "recr
 REACH_CSV_HEADER = ("code", "display_name", "clicks", "qualified", "rate_percent", "label")
 
 
+# Every ambassador's figures (the CTE `labelled`) with their display columns, for the streams.
+_WITH_NAMES = f"""(
+    SELECT labelled.*, named.code, named.display_name, named.email
+    FROM labelled JOIN {Ambassador._meta.db_table} named ON named.id = labelled.id
+) with_names"""  # noqa: S608 (a table name from the model)
+
+
 def value_stream(program: Program, period: Period) -> Iterator[tuple[Any, ...]]:
     """Every ambassador in the order of `value_ranking`, as VALUE_CSV_HEADER says, streamed."""
     stats, params = _ambassador_stats(program, period)
     columns = "code, display_name, email, qualified, recruit_conversions, recruit_revenue, own_conversions, own_spend"
-    sql = f"{stats} SELECT {columns} FROM labelled ORDER BY {VALUE_ORDER}"  # noqa: S608
+    sql = f"{stats} SELECT {columns} FROM {_WITH_NAMES} ORDER BY {VALUE_ORDER}"  # noqa: S608
     for code, name, email, qualified, r_conv, r_rev, o_conv, o_spend in _stream(sql, params):
         yield code, name, email, qualified, r_conv, _money(r_rev), o_conv, _money(o_spend)
 
@@ -872,7 +955,7 @@ def value_stream(program: Program, period: Period) -> Iterator[tuple[Any, ...]]:
 def reach_stream(program: Program, period: Period) -> Iterator[tuple[Any, ...]]:
     """Every ambassador in the order of `reach`, as REACH_CSV_HEADER says, streamed."""
     stats, params = _ambassador_stats(program, period)
-    sql = f"{stats} SELECT code, display_name, clicks, qualified, label FROM labelled ORDER BY {REACH_ORDER}"  # noqa: S608
+    sql = f"{stats} SELECT code, display_name, clicks, qualified, label FROM {_WITH_NAMES} ORDER BY {REACH_ORDER}"  # noqa: S608
     for code, name, clicks, qualified, label in _stream(sql, params):
         yield code, name, clicks, qualified, percent(qualified, clicks), label
 
@@ -897,10 +980,10 @@ class ProgramAnalytics:
 def program_analytics(
     program: Program, period: Period, *, value_limit: int = 20, reach_limit: int = 50
 ) -> ProgramAnalytics:
-    """Everything the analytics page shows: 5 queries, whatever the numbers of signups and ambassadors: which
-    days are rolled up, the signups per day from the roll-ups and from the source rows (for the funnel, the
-    days and the weeks), the milestones, and every figure read per ambassador (clicks, the funnel's
-    purchases, value, reach, the 80/20 curve, the cohorts) in one."""
+    """Everything the analytics page shows: 4 queries, whatever the numbers of signups and ambassadors: which
+    days and weeks are rolled up (with the sealed days' totals), the signups per day of the other days from
+    the source rows (for the funnel, the days and the weeks), the milestones, and every figure read per
+    ambassador (clicks, the funnel's purchases, value, reach, the 80/20 curve, the cohorts) in one."""
     with _reading():  # one transaction for the page's queries
         read = sources(program, period)
         days = signup_days(program, period, read=read)

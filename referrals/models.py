@@ -229,10 +229,17 @@ class Conversion(models.Model):
 # so a figure is the same whichever way it is read. Clicks of a day never change once the day is over, so
 # their roll-up stays sealed (and lets the retention delete old clicks); a signup reviewed or reassigned
 # reopens its day's signups until the next roll-up.
+#
+# Above the days, weeks: once the seven days of an ISO week (Monday to Sunday, UTC) are sealed, their rows
+# are summed once per ambassador into WeeklyClicks and WeeklySignups, and a RollupWeek row says which of the
+# two are sealed. A period reads its whole weeks from there, its other sealed days from the daily rows.
+# Reopening a day's signups reopens its week's signups in the same transaction.
 
 
 class RollupDay(models.Model):
-    """One UTC day of one program: whether its clicks and its signups are rolled up (sealed)."""
+    """One UTC day of one program: whether its clicks and its signups are rolled up (sealed), and the day's
+    totals over the whole program, which the analytics' series read (valid while the matching part is
+    sealed; walk-ins are signups - referred)."""
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
@@ -241,6 +248,11 @@ class RollupDay(models.Model):
     # The click rows of the day were deleted by the retention: the roll-up is all there is of them.
     clicks_purged = models.BooleanField(default=False)
     rolled_up_at = models.DateTimeField(null=True, blank=True)
+    human_clicks = models.PositiveIntegerField(default=0)  # bots and flood left out
+    signups = models.PositiveIntegerField(default=0)  # every signup of the day, whatever its status
+    qualified = models.PositiveIntegerField(default=0)
+    referred = models.PositiveIntegerField(default=0)  # with an ambassador, whatever their status
+    referred_qualified = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["program", "day"], name="rollup_day_once")]
@@ -289,6 +301,63 @@ class DailySignups(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ambassador_id} {self.day}: {self.signups}"
+
+
+class RollupWeek(models.Model):
+    """One ISO week (its Monday, UTC) of one program: whether its clicks and its signups are summed into the
+    weekly roll-ups (sealed). Sealed only when its seven days are, and reopened with any of them."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField()  # a Monday
+    clicks_sealed = models.BooleanField(default=False)
+    signups_sealed = models.BooleanField(default=False)
+    rolled_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["program", "week"], name="rollup_week_once")]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} week of {self.week}"
+
+
+class WeeklyClicks(models.Model):
+    """The human clicks of one ISO week through every link of an ambassador (only ambassadors with some)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.CASCADE, related_name="+", db_index=False)
+    week = models.DateField()
+    human = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["program", "week"], include=["ambassador", "human"], name="weekly_clicks_period"),
+            models.Index(fields=["ambassador"], name="weekly_clicks_ambassador"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ambassador_id} week of {self.week}: {self.human}"
+
+
+class WeeklySignups(models.Model):
+    """The signups of one ISO week credited to one ambassador (only ambassadors with some; walk-ins are in
+    the days' totals), whatever their status."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.CASCADE, related_name="+", db_index=False)
+    week = models.DateField()
+    signups = models.PositiveIntegerField(default=0)
+    qualified = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["program", "week"], include=["ambassador", "signups", "qualified"], name="weekly_signups_period"
+            ),
+            models.Index(fields=["ambassador"], name="weekly_signups_ambassador"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ambassador_id} week of {self.week}: {self.signups}"
 
 
 class IpPepper(models.Model):

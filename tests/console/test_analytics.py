@@ -34,6 +34,7 @@ from console.analytics import (
     program_analytics,
     reach,
     reach_stream,
+    sources,
     value_ranking,
     value_stream,
     weekly_sources,
@@ -67,7 +68,9 @@ def at(month: int, day: int, hour: int = 12) -> datetime:
 
 
 # Every figure below is read three ways, and must be the same: from the source rows alone (nothing rolled up
-# yet), from the daily roll-ups of every past day, and half and half (the roll-ups up to 5 March).
+# yet), from the roll-ups of every past day and week (the weeks of 2 February to 23 March whole, the other
+# days from the daily roll-ups), and half and half (the roll-ups up to 5 March: the weeks up to the one of
+# 23 February, 2 to 5 March from the daily roll-ups, the rest from the source rows).
 READS = {"source rows": None, "rolled up": at(4, 10), "half rolled up": at(3, 6)}
 
 
@@ -78,6 +81,10 @@ def shop(request, time_machine) -> dict[str, Any]:
     if rolled_up_until is not None:
         rollup_due(programs=[built["program"]], now=rolled_up_until)
         assert RollupDay.objects.filter(program=built["program"], signups_sealed=True).exists()
+        # Whole weeks read from the weekly roll-ups, other days from the daily ones or the source rows.
+        read = sources(built["program"], PERIOD)
+        assert read.signup_weeks and read.click_weeks
+        assert read.signup_days or read.raw_signups
     return built
 
 

@@ -76,7 +76,8 @@ def _bulk(program: Any, count: int = 3000) -> None:
         )
 
 
-ANALYTICS_INDEXES = ("signup_analytics", "click_human_analytics", "daily_signups_period", "daily_clicks_period")
+ANALYTICS_INDEXES = ("signup_analytics", "click_human_analytics", "daily_signups_period", "daily_clicks_period",
+                     "weekly_signups_period", "weekly_clicks_period")  # fmt: skip
 
 
 def _plan(sql: str) -> str:
@@ -85,7 +86,8 @@ def _plan(sql: str) -> str:
     index-only scan of an analytics index shows that index answers the query alone (its predicate implied by
     the query's, every column read carried). On a few thousand rows any index costs about the same, so the
     planner would otherwise pick one at random; on the bench it picks these (bench/README.md, consoles.py)."""
-    tables = ("referrals_signup", "referrals_click", "referrals_dailysignups", "referrals_dailyclicks")
+    tables = ("referrals_signup", "referrals_click", "referrals_dailysignups", "referrals_dailyclicks",
+              "referrals_weeklysignups", "referrals_weeklyclicks")  # fmt: skip
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"VACUUM ANALYZE {table}")  # outside a transaction: these tests commit
@@ -107,10 +109,12 @@ def _plan(sql: str) -> str:
 
 
 def _half_rolled_up(program: Any) -> Any:
-    """The days up to 1 February rolled up, the others read from the rows: the period's reads use both."""
+    """The days up to 31 January rolled up (the weeks up to the one of 19 January summed), the others read
+    from the rows: the period's reads use all three."""
     rollup_due(programs=[program], now=datetime(2026, 2, 2, tzinfo=UTC))
     read = sources(program, WIDE)
     assert read.signup_days and read.raw_signups and read.click_days and read.raw_clicks
+    assert read.signup_weeks and read.click_weeks
     return read
 
 
@@ -124,7 +128,8 @@ def test_the_signups_per_day_are_counted_off_the_covering_indexes(program):
     plan = _plan(sql)
 
     assert "Index Only Scan using signup_analytics" in plan  # the days read from the signups
-    assert "Index Only Scan using daily_signups_period" in plan  # the rolled-up days
+    # The rolled-up days' totals came with the period's sources: one row per day, no roll-up read here.
+    assert "referrals_dailysignups" not in sql and "referrals_weeklysignups" not in sql
 
 
 @postgres_only
@@ -140,6 +145,8 @@ def test_the_clicks_and_recruits_per_ambassador_are_counted_off_the_covering_ind
     assert "Index Only Scan using signup_analytics" in plan  # qualified recruits per ambassador
     assert "Index Only Scan using daily_clicks_period" in plan  # and the rolled-up days of both
     assert "Index Only Scan using daily_signups_period" in plan
+    assert "Index Only Scan using weekly_clicks_period" in plan  # and their whole weeks
+    assert "Index Only Scan using weekly_signups_period" in plan
 
 
 @postgres_only
