@@ -378,6 +378,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport, reusing one client per channel rather than building one per message published
+# (config/celery_redis.py): a signup enqueues its recalculation after commit, on the request's time.
+if REDIS_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "config.celery_redis:Transport"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 # At least once: a task is acknowledged after it ran, so a worker killed mid-task has it redelivered.
