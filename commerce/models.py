@@ -122,6 +122,10 @@ class StripePromotionCode(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
+    # Set once Stripe confirmed the code `active=false` (the grant revoked, its voucher expired or replaced by a
+    # fresh code): a revoked voucher stops working at the checkout too. commerce.stripe_promotions.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivation_attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -130,7 +134,39 @@ class StripePromotionCode(models.Model):
         indexes = [
             models.Index(fields=["program", "promotion_code_id"], name="stripe_promo_by_code_id"),
             models.Index(fields=["program", "coupon_id"], name="stripe_promo_by_coupon_id"),
+            # The sweep's candidates for deactivation: codes Stripe still has active.
+            models.Index(
+                fields=["grant"],
+                condition=models.Q(deactivated_at__isnull=True) & ~models.Q(promotion_code_id=""),
+                name="stripe_promo_still_active",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"promotion code for grant {self.grant_id}"
+
+
+class StripeChargeRefund(models.Model):
+    """How much of one Stripe charge was refunded, as Stripe's cumulative `amount_refunded` last said, and which
+    conversion it paid. Only ever raised (GREATEST), never added to: a redelivered or out-of-order
+    `charge.refunded` changes nothing. A conversion's refunded amount is the sum over its charges; when it
+    reaches the conversion's amount, the conversion is reversed (commerce.stripe_events)."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    charge_id = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=128)  # the conversion's, as StripePaymentLink holds it
+    amount_refunded = models.DecimalField(max_digits=14, decimal_places=3)
+    currency = models.CharField(max_length=3)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "charge_id"], name="stripe_charge_refund_once"),
+            models.CheckConstraint(
+                condition=models.Q(amount_refunded__gte=0), name="stripe_charge_refund_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["program", "external_id"], name="stripe_refund_by_conversion")]
+
+    def __str__(self) -> str:
+        return f"{self.charge_id}: {self.amount_refunded} {self.currency} refunded"

@@ -6,7 +6,9 @@
   first payment arrives twice (the Session and its first Invoice): the Session records it under the
   Invoice's id, so both name the same conversion.
 - `charge.refunded` (in full) and `charge.dispute.created`: the conversion reversed
-  (referrals.services.conversion_refund, a no-op the second time).
+  (referrals.services.conversion_refund, a no-op the second time). A partial refund keeps the conversion and
+  its amount and records how much was refunded (StripeChargeRefund: Stripe's cumulative `amount_refunded`
+  per charge, only ever raised); once the refunds reach the conversion's amount, it is reversed.
 - A Session or Invoice paid with one of Parrain's promotion codes redeems that voucher for the order.
 
 Who was referred: `client_reference_id`, or `metadata.parrain_ref`, carrying the ambassador's code or the
@@ -26,14 +28,17 @@ from decimal import Decimal
 from typing import Any
 
 from babel.numbers import get_currency_precision
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Q, Sum
 
 from ambassadors.mailbox import canonical_mailbox
 from ambassadors.models import Program
-from commerce.models import StripePaymentLink, StripePromotionCode
+from commerce.models import StripeChargeRefund, StripePaymentLink, StripePromotionCode
 from core import clock
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidInput, NotFound, ParrainError
+from core.locking import transaction_retry
 from referrals.models import Conversion, Signup
 from referrals.services import conversion_record, conversion_refund, signup_record
 from rewards.services.grants import grant_redeem_for_order
@@ -314,29 +319,123 @@ def _invoice_payment_paid(
 
 
 def _reverse(program: Program, stripe_ids: list[str], *, actor: Actor, reason: str) -> EventOutcome:
-    stripe_ids = [i for i in stripe_ids if i]
-    external_ids = list(
-        StripePaymentLink.objects.filter(program=program, stripe_id__in=stripe_ids).values_list(
-            "external_id", flat=True
-        )
-    )
-    conversion = (
-        Conversion.objects.filter(program=program, external_id__in=[*external_ids, *stripe_ids])
-        .only("external_id")
-        .first()
-    )
+    conversion = _conversion_of(program, [i for i in stripe_ids if i])
     if conversion is None:
         return EventOutcome(False, "ignored: no conversion of this payment")
     reversed_ = conversion_refund(program=program, external_id=conversion.external_id, actor=actor, reason=reason)
     return EventOutcome(True, f"conversion {reversed_.external_id} reversed")
 
 
+def _conversion_of(program: Program, stripe_ids: list[str]) -> Conversion | None:
+    external_ids = list(
+        StripePaymentLink.objects.filter(program=program, stripe_id__in=stripe_ids).values_list(
+            "external_id", flat=True
+        )
+    )
+    return (
+        Conversion.objects.filter(program=program, external_id__in=[*external_ids, *stripe_ids])
+        .only("pk", "external_id", "signup_id")
+        .first()
+    )
+
+
+@transaction_retry()
+def _refund_record(
+    program: Program, conversion: Conversion, *, charge_id: str, refunded: Decimal, currency: str, actor: Actor
+) -> EventOutcome:
+    """Raise the charge's refunded figure to `refunded` (Stripe's cumulative amount_refunded, never added to);
+    when the conversion's refunds reach its amount, reverse it (conversion_refund), else audit the partial
+    refund. A redelivered or older event raises nothing and records nothing."""
+    reason = f"Refunded in Stripe ({charge_id})"
+    with transaction.atomic():
+        # Lock order (core.locking): the signup, then the conversion, as conversion_refund takes them. The
+        # conversion's lock: two partial refunds of its charges committing together must each see the
+        # other's figure, so that the one reaching the amount reverses it.
+        Signup.objects.select_for_update(no_key=True).filter(pk=conversion.signup_id).first()
+        locked = Conversion.objects.select_for_update(no_key=True).get(pk=conversion.pk)
+        now = clock.now()
+        row, created = StripeChargeRefund.objects.get_or_create(
+            program=program,
+            charge_id=charge_id,
+            defaults={
+                "external_id": locked.external_id,
+                "amount_refunded": refunded,
+                "currency": currency,
+                "updated_at": now,
+            },
+        )
+        before = Decimal(0) if created else row.amount_refunded
+        raised = created or StripeChargeRefund.objects.filter(pk=row.pk, amount_refunded__lt=refunded).update(
+            amount_refunded=refunded, updated_at=now
+        )
+        if locked.status == Conversion.Status.REVERSED:
+            return EventOutcome(True, f"conversion {locked.external_id} already reversed")
+        if not raised:
+            return EventOutcome(True, f"refund of {charge_id} already recorded")
+        total = StripeChargeRefund.objects.filter(program=program, external_id=locked.external_id).aggregate(
+            total=Sum("amount_refunded")
+        )["total"] or Decimal(0)
+        if total >= locked.amount:
+            conversion_refund(program=program, external_id=locked.external_id, actor=actor, reason=reason)
+            return EventOutcome(True, f"conversion {locked.external_id} reversed")
+        audit_record(
+            actor=actor,
+            action="conversion.partially_refunded",
+            object_type="conversion",
+            object_id=locked.pk,
+            program_id=program.pk,
+            before={
+                "charge": charge_id,
+                "charge_refunded": _figure(before, currency),
+                "refunded": _figure(total - refunded + before, currency),
+            },
+            after={
+                "charge": charge_id,
+                "charge_refunded": _figure(refunded, currency),
+                "refunded": _figure(total, currency),
+            },
+            reason=reason,
+        )
+    return EventOutcome(True, f"conversion {locked.external_id} partially refunded ({total} of {locked.amount})")
+
+
+def _figure(amount: Decimal, currency: str) -> str:
+    """An amount as the audit trail writes it: with the currency's own decimals when exact ("5.00", "0.00")."""
+    return str(amount_from_minor(minor_from_amount(amount, currency), currency))
+
+
+def refunded_amounts(*, program: Program, external_ids: Iterable[str]) -> dict[str, Decimal]:
+    """How much of each conversion Stripe refunded without reversing it (partial refunds), by external id;
+    conversions with no refund are absent. A reversed conversion counts as wholly refunded elsewhere."""
+    rows = (
+        StripeChargeRefund.objects.filter(program=program, external_id__in=list(external_ids))
+        .values("external_id")
+        .annotate(total=Sum("amount_refunded"))
+    )
+    return {row["external_id"]: row["total"] for row in rows}
+
+
 def _charge_refunded(program: Program, charge: dict[str, Any], event: dict[str, Any], actor: Actor) -> EventOutcome:
-    if charge.get("refunded") is not True:
-        # A partial refund: the purchase stands (a conversion is reversed whole or not at all).
-        return EventOutcome(False, "ignored: partially refunded")
-    ids = [_id(charge), _id(charge.get("payment_intent")), _id(charge.get("invoice"))]
-    return _reverse(program, ids, actor=actor, reason=f"Refunded in Stripe ({_id(charge)})")
+    ids = [i for i in (_id(charge), _id(charge.get("payment_intent")), _id(charge.get("invoice"))) if i]
+    refunded_minor, currency = charge.get("amount_refunded"), charge.get("currency")
+    if charge.get("refunded") is True:
+        # Refunded whole (whatever amount it says): the purchase is reversed.
+        return _reverse(program, ids, actor=actor, reason=f"Refunded in Stripe ({_id(charge)})")
+    if (
+        not isinstance(refunded_minor, int)
+        or isinstance(refunded_minor, bool)
+        or refunded_minor <= 0
+        or not isinstance(currency, str)
+    ):
+        return EventOutcome(False, "ignored: no amount refunded")
+    conversion = _conversion_of(program, ids)
+    if conversion is None:
+        return EventOutcome(False, "ignored: no conversion of this payment")
+    currency = currency.upper()
+    if currency != program.currency.upper():
+        return EventOutcome(False, f"ignored: refunded in {currency}, not the program's currency")
+    refunded = amount_from_minor(refunded_minor, currency)
+    return _refund_record(program, conversion, charge_id=_id(charge), refunded=refunded, currency=currency, actor=actor)
 
 
 def _dispute_created(program: Program, dispute: dict[str, Any], event: dict[str, Any], actor: Actor) -> EventOutcome:

@@ -9,6 +9,12 @@ carries an idempotency key made of the grant's id and voucher code, and each id 
 as soon as it is known: a task delivered twice, or retried after a failure, creates one coupon and one
 code. A failure never touches the grant; the task retries with backoff, and the periodic sweep picks up
 what a lost message or a long outage left behind.
+
+The other way: when a grant is revoked (rewards sends `grant_revoked` after commit), its voucher expires, or
+a reinstated grant gets a fresh code, the old promotion code is set `active=false` in Stripe
+(`promotion_code_deactivate`, task commerce.tasks.stripe_promotion_code_deactivate), with an idempotency key
+of the grant's id, the code and "revoke", and `deactivated_at` kept on the row. Same retries, same sweep: a
+revocation never waits for Stripe, and a lost message is repaired by the sweep's next run.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ VOUCHER_TYPES = (RewardTier.RewardType.PERCENT_VOUCHER, RewardTier.RewardType.FI
 SWEEP_WINDOW = timedelta(days=7)  # older grants were swept by earlier runs; past it, staff decide
 SWEEP_MAX_ATTEMPTS = 20
 ACTOR = Actor.task("commerce.stripe_promotion_code_create")
+DEACTIVATE_ACTOR = Actor.task("commerce.stripe_promotion_code_deactivate")
 
 
 def stripe_client(api_key: str) -> stripe.StripeClient:
@@ -193,9 +200,137 @@ def promotion_codes_missing(*, limit: int = 500) -> list[int]:
     )
 
 
+def _still_redeemable(grant: RewardGrant, row: StripePromotionCode, now: Any) -> bool:
+    """Whether the row's code is the grant's live voucher: not revoked, not expired, not replaced."""
+    if row.voucher_code != grant.voucher_code:
+        return False  # a reinstated grant got a fresh code; the old one stays dead
+    if grant.status == RewardGrant.Status.REVOKED:
+        return False
+    return not grant.is_expired_at(now)
+
+
+def promotion_code_deactivate(*, grant_id: int) -> str:
+    """Set `active=false` in Stripe on the grant's promotion codes that no longer name a redeemable voucher
+    (the grant revoked, its voucher expired, or replaced by a fresh code), each once. Returns what happened
+    ("deactivated", "nothing to deactivate", or why nothing was done). Raises RETRYABLE errors for the task to
+    retry; other Stripe errors are recorded on the row and returned. A redeemed voucher's code is left alone:
+    it was used, and its single redemption is spent."""
+    grant = RewardGrant.objects.select_related("tier__program").filter(pk=grant_id).first()
+    if grant is None:
+        return "no such grant"
+    now = clock.now()
+    rows = [
+        row
+        for row in StripePromotionCode.objects.filter(grant=grant, deactivated_at__isnull=True).exclude(
+            promotion_code_id=""
+        )
+        if not _still_redeemable(grant, row, now)
+    ]
+    if not rows:
+        return "nothing to deactivate"
+    program = grant.tier.program
+    # Whether staff still want new codes does not matter: a code already in Stripe must stop working.
+    account = StripeAccount.objects.filter(program=program).exclude(api_key="").first()
+    if account is None:
+        return "no Stripe API key for this program"
+    client = stripe_client(account.api_key)
+    done = []
+    for row in rows:
+        StripePromotionCode.objects.filter(pk=row.pk).update(deactivation_attempts=F("deactivation_attempts") + 1)
+        try:
+            client.v1.promotion_codes.update(
+                row.promotion_code_id,
+                params={"active": False},
+                # The grant's id and the code: the same request however often the task runs.
+                options={"idempotency_key": f"parrain-grant-{grant.pk}-{row.voucher_code}-revoke"},
+            )
+        except stripe.StripeError as exc:
+            error = f"{type(exc).__name__}: {exc.user_message or exc}"[:500]
+            StripePromotionCode.objects.filter(pk=row.pk).update(last_error=error)
+            if isinstance(exc, RETRYABLE):
+                raise
+            logger.warning("stripe: deactivating the promotion code of grant %s refused: %s", grant.pk, error)
+            return f"refused: {error}"
+        # Conditional: of two deliveries finishing together, one records it (and audits it).
+        if StripePromotionCode.objects.filter(pk=row.pk, deactivated_at__isnull=True).update(
+            deactivated_at=clock.now(), last_error=""
+        ):
+            audit_record(
+                actor=DEACTIVATE_ACTOR,
+                action="reward.promotion_code_deactivated",
+                object_type="reward_grant",
+                object_id=grant.pk,
+                program_id=program.pk,
+                before={"stripe_promotion_code": row.promotion_code_id, "active": True},
+                after={"stripe_promotion_code": row.promotion_code_id, "active": False},
+                reason=_deactivation_reason(grant, row, now),
+            )
+            done.append(row.promotion_code_id)
+    return "deactivated" if done else "nothing to deactivate"
+
+
+def _deactivation_reason(grant: RewardGrant, row: StripePromotionCode, now: Any) -> str:
+    if row.voucher_code != grant.voucher_code:
+        return "The voucher was replaced by a fresh code."
+    if grant.status == RewardGrant.Status.REVOKED:
+        return "The grant was revoked."
+    return "The voucher expired."
+
+
+def _enqueue_deactivation(grant_id: int) -> None:
+    from commerce.tasks import stripe_promotion_code_deactivate
+
+    try:
+        stripe_promotion_code_deactivate.delay(grant_id)
+    except Exception:
+        logger.warning(
+            "deactivation of grant %s's promotion code not enqueued: the sweep will", grant_id, exc_info=True
+        )
+
+
+def grant_revoked_received(sender: Any, grant_id: int, **kwargs: Any) -> None:
+    """Receiver of rewards.signals.grant_revoked (after commit): enqueue the deactivation when the grant has a
+    promotion code Stripe still has active; one indexed query otherwise."""
+    if (
+        StripePromotionCode.objects.filter(grant_id=grant_id, deactivated_at__isnull=True)
+        .exclude(promotion_code_id="")
+        .exists()
+    ):
+        _enqueue_deactivation(grant_id)
+
+
+def promotion_codes_to_deactivate(*, limit: int = 500) -> list[int]:
+    """Grants with a promotion code still active in Stripe that names no redeemable voucher any more: revoked,
+    expired (unlocked or issued past its date), or replaced by a fresh code; unless given up on after
+    SWEEP_MAX_ATTEMPTS, or the program has no API key."""
+    now = clock.now()
+    dead = (
+        Q(grant__status=RewardGrant.Status.REVOKED)
+        | Q(
+            grant__status__in=[RewardGrant.Status.UNLOCKED, RewardGrant.Status.ISSUED],
+            grant__expires_at__lte=now,
+        )
+        | ~Q(voucher_code=F("grant__voucher_code"))
+    )
+    programs = StripeAccount.objects.exclude(api_key="").values("program_id")
+    return list(
+        StripePromotionCode.objects.filter(
+            dead, deactivated_at__isnull=True, deactivation_attempts__lt=SWEEP_MAX_ATTEMPTS, program_id__in=programs
+        )
+        .exclude(promotion_code_id="")
+        .order_by("grant_id")
+        .values_list("grant_id", flat=True)
+        .distinct()[:limit]
+    )
+
+
 def promotion_codes_sweep() -> int:
-    """Enqueue every missing promotion code (promotion_codes_missing); returns how many."""
+    """Enqueue every missing promotion code (promotion_codes_missing) and every deactivation a lost message
+    or an outage left undone (promotion_codes_to_deactivate); returns how many tasks."""
     missing = promotion_codes_missing()
     for grant_id in missing:
         _enqueue(grant_id)
-    return len(missing)
+    to_deactivate = promotion_codes_to_deactivate()
+    for grant_id in to_deactivate:
+        _enqueue_deactivation(grant_id)
+    return len(missing) + len(to_deactivate)

@@ -46,9 +46,26 @@ def stripe_promotion_code_create(grant_id: int) -> str:
     return promotion_code_create(grant_id=grant_id)
 
 
+@shared_task(
+    name="commerce.stripe_promotion_code_deactivate",
+    acks_late=True,
+    autoretry_for=(stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError),
+    max_retries=8,
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    retry_jitter=True,
+)
+def stripe_promotion_code_deactivate(grant_id: int) -> str:
+    """A revoked, expired or replaced voucher's Stripe promotion code set inactive, once."""
+    from commerce.stripe_promotions import promotion_code_deactivate
+
+    return promotion_code_deactivate(grant_id=grant_id)
+
+
 @shared_task(name="commerce.stripe_promotion_codes_sweep", acks_late=True)
 def stripe_promotion_codes_sweep() -> int:
-    """Enqueue the promotion codes a lost message or a Stripe outage left uncreated (beat, every 10 minutes)."""
+    """Enqueue the promotion codes a lost message or a Stripe outage left uncreated, and the deactivations it
+    left undone (beat, every 10 minutes)."""
     from commerce.stripe_promotions import promotion_codes_sweep
 
     return promotion_codes_sweep()

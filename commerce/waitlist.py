@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
@@ -58,37 +59,75 @@ class WaitlistLine:
 
 
 def _sql(*, one: bool, limited: bool) -> str:
+    """The line's query. Three forms of one computation: `one` (a subscriber's place), `limited` (a page of
+    the line), neither (the whole line, streamed).
+
+    Written for 100,000 subscribers and more (bench/waitlist.py): the rows numbered and sorted are narrow
+    (ids, times, numbers: no e-mail address, which a page or a place looks up for its own rows only, by
+    primary key), a referrer is found by the unique (program, mailbox) index once per ambassador instead of
+    joining every signup on its mailbox, and a single place is counted (how many are ahead of it) instead
+    of numbering the whole line. Numbering and counting order by the same (score, created_at, id), a total
+    order, so both give every subscriber the same place: a permutation of 1..n, no gap, no tie.
+    """
     # Table names from the models: the query runs alike on PostgreSQL and SQLite (window functions).
     signup, ambassador = Signup._meta.db_table, Ambassador._meta.db_table
     admission = WaitlistAdmission._meta.db_table
-    return f"""
-        WITH ordered AS (
-            SELECT s.id, s.email, s.email_canonical, s.created_at, s.status,
+    streamed = not one and not limited
+    common = f"""
+        WITH referrers AS (
+            SELECT r.ambassador_id, COUNT(*) AS n FROM {signup} r
+            WHERE r.program_id = %s AND r.status = %s AND r.ambassador_id IS NOT NULL
+            GROUP BY r.ambassador_id
+        ), referred AS (
+            -- The subscription of each referrer (same mailbox), found by the unique index.
+            SELECT (SELECT s.id FROM {signup} s
+                    WHERE s.program_id = a.program_id AND s.email_canonical = a.email_canonical) AS signup_id,
+                   f.n
+            FROM referrers f JOIN {ambassador} a ON a.id = f.ambassador_id
+            WHERE a.program_id = %s
+        ), ordered AS (
+            SELECT s.id, {"s.email, " if streamed else ""}s.created_at, s.status,
                    ROW_NUMBER() OVER (ORDER BY s.created_at, s.id) AS signup_order
             FROM {signup} s WHERE s.program_id = %s
-        ), referred AS (
-            SELECT a.email_canonical, COUNT(*) AS n
-            FROM {signup} r JOIN {ambassador} a ON a.id = r.ambassador_id
-            WHERE r.program_id = %s AND a.program_id = %s AND r.status = %s
-            GROUP BY a.email_canonical
         ), queued AS (
-            SELECT o.id, o.email, o.created_at, o.signup_order, COALESCE(f.n, 0) AS referrals,
-                   o.signup_order - %s * COALESCE(f.n, 0) AS score
-            FROM ordered o LEFT JOIN referred f ON f.email_canonical = o.email_canonical
+            SELECT o.id, {"o.email, " if streamed else ""}o.created_at, o.signup_order,
+                   COALESCE(f.n, 0) AS referrals, o.signup_order - %s * COALESCE(f.n, 0) AS score
+            FROM ordered o LEFT JOIN referred f ON f.signup_id = o.id
             WHERE o.status <> %s AND NOT EXISTS (SELECT 1 FROM {admission} w WHERE w.signup_id = o.id)
-        ), ranked AS (
-            SELECT q.*, ROW_NUMBER() OVER (ORDER BY q.score, q.created_at, q.id) AS position,
-                   COUNT(*) OVER () AS total
-            FROM queued q
+        )"""  # noqa: S608 - table names come from the models, every value is a parameter
+    email = f"(SELECT e.email FROM {signup} e WHERE e.id = {{0}}.id)"  # noqa: S608 - the model's table
+    if one:
+        # Its place is one more than the number ahead of it.
+        return f"""{common}, target AS (SELECT t.* FROM queued t WHERE t.id = %s)
+        SELECT 1 + (SELECT COALESCE(SUM(CASE WHEN (q.score, q.created_at, q.id) < (t.score, t.created_at, t.id)
+                                        THEN 1 ELSE 0 END), 0) FROM queued q) AS position,
+               t.id, {email.format("t")}, t.created_at, t.referrals, t.signup_order, t.score,
+               (SELECT COUNT(*) FROM queued) AS total
+        FROM target t
+        """  # noqa: S608 - table names come from the models, every value is a parameter
+    if streamed:  # the whole line: numbered by the database
+        return f"""{common}
+        SELECT ROW_NUMBER() OVER (ORDER BY q.score, q.created_at, q.id) AS position, q.id, q.email, q.created_at,
+               q.referrals, q.signup_order, q.score, COUNT(*) OVER () AS total
+        FROM queued q ORDER BY position
+        """  # noqa: S608
+    # A page: the first `after + limit` by the line's order (a bounded sort, not the whole line), numbered
+    # from `after + 1`; the total counted beside it.
+    return f"""{common}, args AS (SELECT %s AS after, %s AS size), page AS (
+            SELECT q.* FROM queued q ORDER BY q.score, q.created_at, q.id
+            LIMIT (SELECT size FROM args) OFFSET (SELECT after FROM args)
         )
-        SELECT position, id, email, created_at, referrals, signup_order, score, total FROM ranked
-        WHERE position > %s {"AND id = %s" if one else ""}
-        ORDER BY position {"LIMIT %s" if limited else ""}
-    """  # noqa: S608 - table names come from the models, every value is a parameter
+        SELECT (SELECT after FROM args) + ROW_NUMBER() OVER (ORDER BY p.score, p.created_at, p.id) AS position,
+               p.id, {email.format("p")}, p.created_at, p.referrals, p.signup_order, p.score,
+               (SELECT COUNT(*) FROM queued) AS total
+        FROM page p ORDER BY position
+    """  # noqa: S608
 
 
 def _params(program: Program, places: int, after: int) -> list[Any]:
-    return [program.pk, program.pk, program.pk, Signup.Status.QUALIFIED, places, Signup.Status.REJECTED, after]
+    """The query's parameters: the line's, then `after` (a page's; a single place's signup id; the whole
+    line takes none)."""
+    return [program.pk, Signup.Status.QUALIFIED, program.pk, program.pk, places, Signup.Status.REJECTED, after]
 
 
 @contextmanager
@@ -103,7 +142,14 @@ def _line_cursor(*, chunked: bool = False) -> Iterator[Any]:
     with transaction.atomic():
         with connection.cursor() as setup:
             if connection.vendor == "postgresql":
-                setup.execute("SET LOCAL enable_nestloop = off")
+                # For this transaction only (is_local): nested loops off (above); the line's sort, narrow
+                # rows of every subscriber, in memory rather than temporary files; and no JIT: the costs
+                # the first setting inflates passed jit_above_cost, and compiling the query to machine code
+                # took over a second, for a query that runs in a fraction of that.
+                setup.execute(
+                    "SELECT set_config('enable_nestloop', 'off', true), set_config('work_mem', '32MB', true),"
+                    " set_config('jit', 'off', true)"
+                )
         with connection.chunked_cursor() if chunked else connection.cursor() as cursor:
             yield cursor
 
@@ -147,7 +193,7 @@ def waitlist_stream(program: Program, *, places: int | None = None) -> Iterator[
     if places is None:
         places = waitlist_settings_of(program).places_per_referral
     with _line_cursor(chunked=True) as cursor:
-        cursor.execute(_sql(one=False, limited=False), _params(program, places, 0))
+        cursor.execute(_sql(one=False, limited=False), _params(program, places, 0)[:-1])
         while rows := cursor.fetchmany(2000):
             yield from (_line(row) for row in rows)
 
@@ -157,7 +203,7 @@ def waitlist_position(signup: Signup, *, places: int | None = None) -> WaitlistL
     if places is None:
         places = waitlist_settings_of(signup.program).places_per_referral
     with _line_cursor() as cursor:
-        cursor.execute(_sql(one=True, limited=False), [*_params(signup.program, places, 0), signup.pk])
+        cursor.execute(_sql(one=True, limited=False), _params(signup.program, places, signup.pk))
         row = cursor.fetchone()
     return _line(row) if row else None
 
@@ -174,6 +220,43 @@ def waitlist_position_of_ambassador(ambassador: Ambassador) -> WaitlistLine | No
         .first()
     )
     return None if signup is None else waitlist_position(signup, places=config.places_per_referral)
+
+
+def waitlist_positions_of_ambassadors(ambassadors: list[Ambassador]) -> dict[int, tuple[WaitlistLine, int]]:
+    """Each ambassador's place in their program's line and the places a referral is worth, by ambassador id,
+    for those whose program runs a waitlist and who subscribed to it (same mailbox). Expects each
+    ambassador's program with its `waitlist` settings loaded (select_related("program__waitlist")): no query
+    when none runs a waitlist; else one for their subscriptions, and one place each (waitlist_position)."""
+    configs: dict[int, WaitlistSettings] = {}
+    for ambassador in ambassadors:
+        config = _loaded_waitlist(ambassador.program)
+        if config is not None and config.enabled:
+            configs[ambassador.pk] = config
+    if not configs:
+        return {}
+    wanted = [a for a in ambassadors if a.pk in configs]
+    mailboxes = Q()
+    for ambassador in wanted:
+        mailboxes |= Q(program_id=ambassador.program_id, email_canonical=ambassador.email_canonical)
+    subscriptions = {(s.program_id, s.email_canonical): s for s in Signup.objects.filter(mailboxes)}
+    found = {}
+    for ambassador in wanted:
+        signup = subscriptions.get((ambassador.program_id, ambassador.email_canonical))
+        if signup is None:
+            continue
+        signup.program = ambassador.program
+        places = configs[ambassador.pk].places_per_referral
+        line = waitlist_position(signup, places=places)
+        if line is not None:
+            found[ambassador.pk] = (line, places)
+    return found
+
+
+def _loaded_waitlist(program: Program) -> WaitlistSettings | None:
+    try:
+        return program.waitlist  # type: ignore[no-any-return]
+    except WaitlistSettings.DoesNotExist:
+        return None
 
 
 # --- Staff: settings and admissions --------------------------------------------------------------------

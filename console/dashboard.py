@@ -17,6 +17,7 @@ from django.db.models.functions import RowNumber
 
 from ambassadors.models import Ambassador, Program
 from ambassadors.selectors import ambassadorships_of, programs_listed
+from commerce.waitlist import WaitlistLine, waitlist_positions_of_ambassadors
 from console.contests import ContestStanding, contests_shown
 from console.selectors import ProgramOverview, Progress, _counters_of, _progress, program_overview
 from core import clock
@@ -51,6 +52,7 @@ class NextReward:
     reward_value: Decimal | None
     reward_text: str
     progress: Progress
+    reward_currency: str = ""  # cash tiers: the amount's currency
 
     @property
     def percent(self) -> int:
@@ -73,6 +75,9 @@ class GrantLine:
     # whether that moment has passed, by the clock when the page is read (RewardGrant.is_expired_at).
     expires_at: datetime | None = None
     expired: bool = False
+    # A cash reward: its amount and currency (no voucher code: it is paid to the bank account by a payout run).
+    cash_amount: Decimal | None = None
+    cash_currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,12 @@ class ProgramSection:
     referrals_total: int
     ladder: ProgramOverview
     contests: tuple[SectionContest, ...]  # running ones first, then those just ended with their winners
+    # The ambassador's own place in the program's waitlist (None: no waitlist, or not in line), and how many
+    # places each friend who counts moves them up.
+    waitlist: WaitlistLine | None = None
+    waitlist_places: int = 0
+    # The program pays cash rewards (an active individual cash tier): the ambassador is asked for bank details.
+    pays_cash: bool = False
 
     @property
     def subscribers_to_next_drop(self) -> int | None:
@@ -144,8 +155,10 @@ def mask_email(email: str) -> str:
 
 def dashboard_sections(user: Any) -> list[ProgramSection]:
     """The signed-in person's sections: 11 queries, plus program_overview's 5 for each program and 1 for each
-    contest shown (console.contests)."""
-    ambassadors = list(ambassadorships_of(user).order_by("program__name", "pk"))  # 1
+    contest shown (console.contests); and when a program runs a waitlist, 1 for the person's subscriptions
+    and a place in line for each (commerce.waitlist.waitlist_positions_of_ambassadors)."""
+    # 1, with each program's waitlist settings (a left join: no query more without a waitlist)
+    ambassadors = list(ambassadorships_of(user).select_related("program__waitlist").order_by("program__name", "pk"))
     if not ambassadors:
         return []
     ids = [a.pk for a in ambassadors]
@@ -158,15 +171,18 @@ def dashboard_sections(user: Any) -> list[ProgramSection]:
         .order_by("ambassador_id", "-created_at", "-id")
     ):
         assert grant.ambassador_id is not None
+        cash = grant.tier.reward_type == RewardTier.RewardType.CASH
         rewards[grant.ambassador_id].append(
             GrantLine(
                 tier=grant.tier.name,
                 occurrence=grant.occurrence,
                 status=grant.status,
-                voucher_code=None if grant.status == RewardGrant.Status.REVOKED else grant.voucher_code,
+                voucher_code=None if cash or grant.status == RewardGrant.Status.REVOKED else grant.voucher_code,
                 created_at=grant.created_at,
-                expires_at=grant.expires_at if grant.status in UNUSED else None,
-                expired=grant.is_expired_at(now),
+                expires_at=grant.expires_at if grant.status in UNUSED and not cash else None,
+                expired=not cash and grant.is_expired_at(now),
+                cash_amount=grant.tier.reward_value if cash else None,
+                cash_currency=grant.tier.reward_currency if cash else "",
             )
         )
     tiers: dict[int, list[RewardTier]] = defaultdict(list)
@@ -202,6 +218,7 @@ def dashboard_sections(user: Any) -> list[ProgramSection]:
         .values_list("ambassador_id", "n")
     )
     contests = contests_shown({a.program_id for a in ambassadors})  # 11, and 1 per contest
+    places_in_line = waitlist_positions_of_ambassadors(ambassadors)
     return [
         ProgramSection(
             slug=a.program.slug,
@@ -221,6 +238,9 @@ def dashboard_sections(user: Any) -> list[ProgramSection]:
                 SectionContest(standing=standing, my_rank=standing.rank_of(a.pk))
                 for standing in contests.get(a.program_id, ())
             ),
+            waitlist=places_in_line[a.pk][0] if a.pk in places_in_line else None,
+            waitlist_places=places_in_line[a.pk][1] if a.pk in places_in_line else 0,
+            pays_cash=any(tier.reward_type == RewardTier.RewardType.CASH for tier in tiers.get(a.program_id, ())),
         )
         for a in ambassadors
     ]
@@ -291,6 +311,7 @@ def _next_reward(ambassador: Ambassador, tiers: list[RewardTier]) -> NextReward 
         reward_value=tier.reward_value,
         reward_text=tier.reward_text,
         progress=progress,
+        reward_currency=tier.reward_currency,
     )
 
 

@@ -45,6 +45,7 @@ class RewardOffer:
     type: str
     value: int | str | None  # 20 (percent), "5.00" (an amount in the program's currency), None (custom)
     text: str  # the custom reward's own words
+    currency: str = ""  # a cash reward's currency ("" for the others: the program's)
 
 
 @dataclass(frozen=True)
@@ -171,14 +172,16 @@ def _offer(tier: RewardTier) -> TierOffer:
         metric=tier.metric,
         threshold=_number(tier.threshold),
         repeat_every=None if tier.repeat_every is None else _number(tier.repeat_every),
-        reward=_reward(tier.reward_type, tier.reward_value, tier.reward_text),
+        reward=_reward(tier.reward_type, tier.reward_value, tier.reward_text, tier.reward_currency),
         referee_reward=_reward(tier.referee_reward_type, tier.referee_reward_value, "")
         if tier.referee_reward_type
         else None,
     )
 
 
-def _reward(kind: str, value: Decimal | None, text: str) -> RewardOffer:
+def _reward(kind: str, value: Decimal | None, text: str, currency: str = "") -> RewardOffer:
+    if kind == RewardTier.RewardType.CASH and value is not None:
+        return RewardOffer(type=kind, value=f"{value:.2f}", text=text, currency=currency)
     if kind == RewardTier.RewardType.PERCENT_VOUCHER and value is not None:
         return RewardOffer(type=kind, value=_number(value), text=text)
     if value is not None and kind in (RewardTier.RewardType.FIXED_VOUCHER, RewardTier.RewardType.ACCOUNT_CREDIT):

@@ -335,6 +335,29 @@ def may_manage_waitlist(principal: Principal, program: ProgramLike | None = None
     return _role(principal, _marketing, "Only marketing staff manage waitlists.")
 
 
+# --- Paying cash rewards (rewards.services.payouts) --------------------------------------------------
+
+
+def may_manage_payouts(principal: Principal, program: ProgramLike | None = None) -> Decision:
+    """See a program's payouts and balances, download their files, create a run, mark it paid, change the
+    payout settings: marketing staff, from the staff console. Keys never: money moves from a person's session."""
+    if principal.is_api_key:
+        return _forbidden("Payouts are made from the staff console only.")
+    return may_use_staff_console(principal)
+
+
+def may_read_payouts(principal: Principal, program: ProgramLike) -> Decision:
+    """Read a program's payout runs and their lines (the API, for the business's accounting): marketing
+    staff, or a `manage` key of the program. Reading only: creating a run and marking it paid stay
+    may_manage_payouts', from a person's session."""
+    return _key_or_role(principal, program, scopes=("manage",), role=_marketing)
+
+
+def may_set_payout_details(principal: Principal) -> Decision:
+    """An ambassador sets their own bank details (their page finds only their own ambassadorship)."""
+    return may_use_dashboard(principal)
+
+
 # --- Privacy (GDPR): a person's data exported or erased (rewards.services.privacy) -----------------
 
 

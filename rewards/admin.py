@@ -13,7 +13,17 @@ from core import clock, policies
 from core.actors import Actor
 from core.admin import ReadOnlyAdmin
 from core.errors import ParrainError
-from rewards.models import Contest, ContestWinner, Milestone, RewardGrant, RewardTier
+from rewards.models import (
+    Contest,
+    ContestWinner,
+    Milestone,
+    PayoutDetails,
+    PayoutLine,
+    PayoutRun,
+    PayoutSettings,
+    RewardGrant,
+    RewardTier,
+)
 from rewards.services import (
     CONTEST_FIELDS,
     TIER_FIELDS,
@@ -193,3 +203,47 @@ class ContestWinnerAdmin(ReadOnlyAdmin):
     list_display = ["contest", "rank", "ambassador", "score", "reached_at", "notified_at"]
     list_filter = ["contest__program"]
     list_select_related = ["contest", "ambassador"]
+
+
+# --- Payouts: read only; runs are created and paid on the staff console (rewards.services.payouts) -----
+
+
+class PayoutLineInline(admin.TabularInline):
+    model = PayoutLine
+    fields = ("ambassador", "grant", "kind", "amount_minor", "currency", "status", "skip_reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PayoutRun)
+class PayoutRunAdmin(ReadOnlyAdmin):
+    """A payout is paid once, with its audit event: from the staff console, never edited here."""
+
+    list_display = ["pk", "program", "period_start", "period_end", "state", "created_at", "paid_at", "paid_by"]
+    list_filter = ["state", "program"]
+    list_select_related = ["program"]
+    inlines = [PayoutLineInline]
+
+
+@admin.register(PayoutSettings)
+class PayoutSettingsAdmin(ReadOnlyAdmin):
+    list_display = ["program", "hold_days", "debtor_name", "updated_at"]
+    list_select_related = ["program"]
+    exclude = ["debtor_iban"]
+
+
+@admin.register(PayoutDetails)
+class PayoutDetailsAdmin(ReadOnlyAdmin):
+    """Ambassadors' bank details: the IBAN masked, as on the staff pages."""
+
+    list_display = ["ambassador", "account_holder", "iban_masked", "bic", "updated_at"]
+    fields = ("ambassador", "account_holder", "iban_masked", "bic", "updated_at")
+    readonly_fields = fields
+    list_select_related = ["ambassador"]

@@ -81,14 +81,25 @@ class TierSerializer(serializers.ModelSerializer):
         "applies to vouchers unlocked from then on.",
     )
 
+    reward_currency = serializers.CharField(
+        max_length=3,
+        allow_blank=True,
+        required=False,
+        help_text="A cash reward's currency, ISO 4217 (EUR, USD...): required when reward_type is cash, the amount "
+        "being reward_value; empty for any other reward.",
+    )
+
     class Meta:
         model = RewardTier
         fields = [
             "id", "name", "kind", "metric", "threshold", "repeat_every", "reward_type", "reward_value",
-            "reward_text", "referee_reward_type", "referee_reward_value", "step", "drop_type", "drop_value",
-            "voucher_valid_days", "is_active", "created_at",
+            "reward_text", "reward_currency", "referee_reward_type", "referee_reward_value", "step", "drop_type",
+            "drop_value", "voucher_valid_days", "is_active", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at"]
+
+    def validate_reward_currency(self, value: str) -> str:
+        return value.strip().upper()
 
 
 class TiersApi(ListApi):

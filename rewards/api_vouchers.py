@@ -20,7 +20,13 @@ from core import clock, policies
 from core.actors import Actor
 from core.errors import NotFound
 from rewards.models import RewardGrant
-from rewards.services.grants import grant_redeem_for_order, grant_revocation_reason, voucher_key
+from rewards.services.grants import (
+    CASH_NOT_REDEEMABLE,
+    grant_is_cash,
+    grant_redeem_for_order,
+    grant_revocation_reason,
+    voucher_key,
+)
 
 UNKNOWN = "No voucher with this code in this program."
 REDEEMABLE = (RewardGrant.Status.UNLOCKED, RewardGrant.Status.ISSUED)
@@ -153,6 +159,7 @@ REDEEM_EXAMPLES = [
         response_only=True,
         status_codes=["409"],
     ),
+    OpenApiExample("Cash reward", value={"detail": CASH_NOT_REDEEMABLE}, response_only=True, status_codes=["409"]),
     OpenApiExample(
         "Invalid order reference",
         value={"order_reference": ["Ensure this field has no more than 128 characters."]},
@@ -162,9 +169,10 @@ REDEEM_EXAMPLES = [
 ]
 
 
-def _voucher(program: Program, code: str) -> RewardGrant:
+def _voucher(program: Program, code: str, *, cash: bool = False) -> RewardGrant:
     """The program's grant with this voucher code (trimmed, any case), or 404: an unknown code and another
-    program's voucher answer alike."""
+    program's voucher answer alike. A cash reward's code is no voucher: 404 as well, unless `cash` (redeeming
+    it is refused by grant_redeem_for_order with its own 409)."""
     key = voucher_key(code)
     grant = None
     if key is not None:
@@ -173,7 +181,7 @@ def _voucher(program: Program, code: str) -> RewardGrant:
             .select_related("tier__program", "ambassador", "referee_signup")
             .first()
         )
-    if grant is None:
+    if grant is None or (not cash and grant_is_cash(grant)):
         raise NotFound(UNKNOWN)
     return grant
 
@@ -237,7 +245,8 @@ class VoucherApi(APIView):
         description=(
             "Whether the voucher is valid (`valid`: it can be redeemed now), what it gives, to whom, and until "
             "when (`expires_at`; past it, `status` is `expired`). The code is matched ignoring case and "
-            "surrounding spaces. An unknown code, or another program's voucher, answers 404."
+            "surrounding spaces. An unknown code, another program's voucher, or the code of a cash reward (paid to "
+            "the ambassador's bank account, never a voucher) answers 404."
         ),
     )
     def get(self, request: Request, slug: str, voucher_code: str) -> Response:
@@ -262,13 +271,13 @@ class VoucherRedeemApi(APIView):
             "same redemption. A voucher is redeemed at most once, even under concurrent calls: another order "
             "answers 409 saying when and by which order it was redeemed; a revoked voucher answers 409 with "
             "its reason, and an expired one 409 with its expiry date (the order that redeemed it before it "
-            "expired still answers 200)."
+            "expired still answers 200). The code of a cash reward is never redeemed: 409."
         ),
     )
     def post(self, request: Request, slug: str, voucher_code: str) -> Response:
         program = program_by_slug(slug)
         require(policies.may_redeem_voucher(policies.Principal.from_request(request), program))
-        grant = _voucher(program, voucher_code)
+        grant = _voucher(program, voucher_code, cash=True)
         serializer = RedeemInput(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         grant, _ = grant_redeem_for_order(

@@ -28,6 +28,8 @@ class RewardTier(models.Model):
         FIXED_VOUCHER = "fixed_voucher", "Fixed-amount voucher"
         ACCOUNT_CREDIT = "account_credit", "Account credit"
         CUSTOM = "custom", "Custom reward"
+        # Money paid to the ambassador's bank account by a payout run (rewards.services.payouts).
+        CASH = "cash", "Cash"
 
     class DropType(models.TextChoices):
         AMOUNT = "amount", "Amount"
@@ -44,6 +46,8 @@ class RewardTier(models.Model):
     reward_type = models.CharField(max_length=16, choices=RewardType.choices, blank=True)
     reward_value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     reward_text = models.CharField(max_length=255, blank=True)
+    # A cash reward's currency (ISO 4217, upper case), its amount being reward_value; blank for other rewards.
+    reward_currency = models.CharField(max_length=3, blank=True)
     # Double-sided: the referee of each qualified signup gets a welcome voucher too.
     referee_reward_value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     referee_reward_type = models.CharField(max_length=16, choices=RewardType.choices, blank=True)
@@ -71,6 +75,12 @@ class RewardTier(models.Model):
             models.CheckConstraint(
                 condition=Q(voucher_valid_days__isnull=True) | Q(voucher_valid_days__range=(1, 3650)),
                 name="tier_voucher_valid_days_range",
+            ),
+            # A cash reward says how much of which currency: a payout cannot guess either.
+            models.CheckConstraint(
+                condition=~Q(reward_type="cash")
+                | (Q(reward_value__gt=Decimal("0")) & Q(reward_currency__regex=r"^[A-Z]{3}$")),
+                name="tier_cash_has_amount_and_currency",
             ),
         ]
 
@@ -233,3 +243,125 @@ class ContestWinner(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.rank} of {self.contest_id}"
+
+
+# --- Paying cash rewards (rewards.services.payouts) --------------------------------------------------
+
+
+class PayoutSettings(models.Model):
+    """How a program pays its cash rewards: the hold before a grant is payable, and the business's own bank
+    account (the debtor of the SEPA credit transfer file). Not saved until staff change it."""
+
+    program = models.OneToOneField(Program, on_delete=models.CASCADE, primary_key=True, related_name="payout_settings")
+    # A cash grant is payable once it is this many days old: long enough for the refunds that revoke it.
+    hold_days = models.PositiveIntegerField(default=30)
+    debtor_name = models.CharField(max_length=70, blank=True)
+    debtor_iban = models.CharField(max_length=34, blank=True)
+    debtor_bic = models.CharField(max_length=11, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "payout settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(hold_days__lte=3650), name="payout_hold_days_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payouts of program {self.program_id}"
+
+
+class PayoutDetails(models.Model):
+    """Where an ambassador's cash rewards go: the account holder and IBAN (BIC optional) they typed on their
+    own page. Staff see the IBAN masked; only the SEPA file carries it whole."""
+
+    ambassador = models.OneToOneField(
+        Ambassador, on_delete=models.CASCADE, primary_key=True, related_name="payout_details"
+    )
+    account_holder = models.CharField(max_length=70)
+    iban = models.CharField(max_length=34)  # stored compact, upper case, checksum verified
+    bic = models.CharField(max_length=11, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "payout details"
+
+    def __str__(self) -> str:
+        return f"payout details of ambassador {self.ambassador_id}"
+
+    @property
+    def iban_masked(self) -> str:
+        """The country and the last four characters, the rest hidden: enough to recognise an account."""
+        return f"{self.iban[:2]}** **** {self.iban[-4:]}" if len(self.iban) > 6 else "****"
+
+
+class PayoutRun(models.Model):
+    """One payout of a program for a period: a draft listing what each ambassador is owed, then paid once."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PAID = "paid", "Paid"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="payout_runs")
+    period_start = models.DateField()
+    period_end = models.DateField()  # inclusive: grants unlocked up to the end of this day (UTC)
+    state = models.CharField(max_length=5, choices=State.choices, default=State.DRAFT)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=255, blank=True)  # the actor's label, as the audit trail has it
+    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(period_end__gte=models.F("period_start")), name="payout_period_order"),
+            models.CheckConstraint(
+                condition=Q(state="draft", paid_at__isnull=True) | Q(state="paid", paid_at__isnull=False),
+                name="payout_paid_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"payout {self.pk} of program {self.program_id} ({self.period_start} to {self.period_end})"
+
+
+class PayoutLine(models.Model):
+    """What one grant adds to (a payment) or takes from (a reversal: the grant was revoked after it was paid)
+    an ambassador's payout. A line is paid with its run, or skipped with the reason (paid by another run
+    meanwhile; the ambassador's total not above zero, carried to the next run)."""
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", "Payment"
+        REVERSAL = "reversal", "Reversal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        SKIPPED = "skipped", "Skipped"
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="lines")
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.PROTECT, related_name="payout_lines")
+    grant = models.ForeignKey(RewardGrant, on_delete=models.PROTECT, related_name="payout_lines")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # Integer minor units of `currency` (cents for EUR): negative for a reversal. Never a float.
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
+    skip_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["ambassador_id", "grant_id", "kind"]
+        constraints = [
+            # Exactly once, whatever the number of runs and of staff pressing "Mark paid" at once: a grant is
+            # paid at most once, and taken back at most once.
+            models.UniqueConstraint(
+                fields=["grant", "kind"], condition=Q(status="paid"), name="payout_grant_paid_once"
+            ),
+            models.UniqueConstraint(fields=["run", "grant", "kind"], name="payout_line_once_per_run"),
+            models.CheckConstraint(
+                condition=Q(kind="payment", amount_minor__gt=0) | Q(kind="reversal", amount_minor__lt=0),
+                name="payout_line_sign",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of grant {self.grant_id} in payout {self.run_id}"

@@ -215,6 +215,7 @@ REWARD_CHOICES = [
     ("fixed_voucher", _("Fixed-amount voucher")),
     ("account_credit", _("Account credit")),
     ("custom", _("Custom reward")),
+    ("cash", _("Cash (paid by bank transfer)")),
 ]
 DROP_CHOICES = [("amount", _("An amount")), ("percent", _("A percent of the base price"))]
 
@@ -240,6 +241,12 @@ class TierForm(ApiCheckedForm):
     reward_value = _amount(_("Reward value"), _("A percent for a percent voucher, else an amount."))
     reward_text = forms.CharField(
         max_length=255, required=False, label=_("Reward description"), help_text=_("What a custom reward is.")
+    )
+    reward_currency = forms.CharField(
+        max_length=3,
+        required=False,
+        label=_("Cash currency"),
+        help_text=_("For a cash reward: its ISO 4217 code (EUR, USD...). Empty for any other reward."),
     )
     referee_reward_type = forms.ChoiceField(
         choices=_choices(REWARD_CHOICES, blank=True),
@@ -267,7 +274,8 @@ class TierForm(ApiCheckedForm):
     drop_value = _amount(_("Drop"), _("How much each step takes off: an amount, or a percent of the base price."))
 
     INDIVIDUAL_FIELDS = ("metric", "threshold", "repeat_every", "reward_type", "reward_value", "reward_text",
-                         "referee_reward_type", "referee_reward_value", "voucher_valid_days")  # fmt: skip
+                         "reward_currency", "referee_reward_type", "referee_reward_value",
+                         "voucher_valid_days")  # fmt: skip
     COLLECTIVE_FIELDS = ("step", "drop_type", "drop_value")
 
     def __init__(self, *args: Any, program: Program, tier: RewardTier | None = None, **kwargs: Any) -> None:
@@ -297,13 +305,16 @@ class TierForm(ApiCheckedForm):
 
     def tier_fields(self) -> dict[str, Any]:
         """What tier_create / tier_update take from this form (every field: the form shows them all)."""
-        fields = {name: self.cleaned_data.get(name) for name in TIER_FIELDS} | {
-            name: self.cleaned_data.get(name) or "" for name in ("reward_type", "referee_reward_type", "drop_type")
-        }
+        fields = (
+            {name: self.cleaned_data.get(name) for name in TIER_FIELDS}
+            | {name: self.cleaned_data.get(name) or "" for name in ("reward_type", "referee_reward_type", "drop_type")}
+            | {"reward_currency": (self.cleaned_data.get("reward_currency") or "").strip().upper()}
+        )
         if fields.get("kind") == RewardTier.Kind.COLLECTIVE:
             # A ladder grants no voucher: a validity left in the hidden individual settings (sent when the page
             # runs without its script) is ignored, as the other individual settings are.
             fields["voucher_valid_days"] = None
+            fields["reward_currency"] = ""
         return fields
 
 

@@ -20,7 +20,7 @@ from core.models import AuditEvent
 from core.text import plain_text
 from referrals.models import Signup
 from rewards.models import RewardGrant, RewardTier
-from rewards.signals import grant_issued
+from rewards.signals import grant_issued, grant_revoked
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +162,9 @@ def _notify(grant_id: int, event: str) -> None:
     if event == "unlocked":
         # After commit, the layers above (commerce: the voucher as a Stripe promotion code) hear of it.
         transaction.on_commit(lambda: grant_issued.send_robust(sender=RewardGrant, grant_id=grant_id))
+    elif event == "revoked":
+        # commerce: the voucher's Stripe promotion code, if any, is set inactive.
+        transaction.on_commit(lambda: grant_revoked.send_robust(sender=RewardGrant, grant_id=grant_id))
 
     def send() -> None:
         from rewards.tasks import grant_notify
@@ -204,11 +207,28 @@ def _welcome_grant_withdraw(grant: RewardGrant) -> str:
         return grant_withdraw(grant, reason="The referee is no longer referred by an ambassador.")
 
 
+CASH_NOT_REDEEMABLE = (
+    "This code belongs to a cash reward, paid to the ambassador's bank account: it is not a voucher and cannot be "
+    "redeemed."
+)
+
+
+def grant_is_cash(grant: RewardGrant) -> bool:
+    """Whether the grant is an ambassador's cash reward (paid by a payout run, rewards.services.payouts), not a
+    voucher. A referee's welcome grant of a cash tier is the tier's welcome voucher: never cash."""
+    return grant.ambassador_id is not None and grant.tier.reward_type == RewardTier.RewardType.CASH
+
+
 @transaction_retry()
 def grant_redeem(*, grant: RewardGrant, actor: Actor) -> RewardGrant:
     """Mark a voucher as used (staff do, from the admin). A conditional update: a voucher revoked
     meanwhile (grant_withdraw) is refused, whatever the caller read. The shop's checkout uses
-    grant_redeem_for_order, which records the order too."""
+    grant_redeem_for_order, which records the order too. A cash reward is paid, never redeemed: refused."""
+    # The tier as stored, not as the caller's copy says: a tier's reward type is what decides.
+    if RewardGrant.objects.filter(
+        pk=grant.pk, ambassador__isnull=False, tier__reward_type=RewardTier.RewardType.CASH
+    ).exists():
+        raise Conflict(CASH_NOT_REDEEMABLE)
     with transaction.atomic():
         changed = RewardGrant.objects.filter(
             pk=grant.pk, status__in=[RewardGrant.Status.UNLOCKED, RewardGrant.Status.ISSUED]
@@ -253,7 +273,8 @@ def grant_redeem_for_order(*, grant: RewardGrant, order_reference: str, actor: A
     refused with Conflict naming when, and by which order, it was redeemed. A revoked voucher is refused with
     Conflict and its reason, an expired one (RewardGrant.is_expired_at, by the clock) with its expiry date;
     the order that redeemed it before it expired still gets its redemption back. grant_withdraw's conditional
-    update waits on the same lock, then flags the redeemed voucher instead of revoking it.
+    update waits on the same lock, then flags the redeemed voucher instead of revoking it. A cash reward's code
+    is no voucher: refused with Conflict (CASH_NOT_REDEEMABLE), whatever its status.
     """
     order_reference = plain_text(order_reference, field="order_reference", max_length=128, required=True)
     with transaction.atomic():
@@ -265,6 +286,9 @@ def grant_redeem_for_order(*, grant: RewardGrant, order_reference: str, actor: A
         )
         if locked is None:  # its ambassador was deleted meanwhile
             raise NotFound("No voucher with this code in this program.")
+        if grant_is_cash(locked):
+            # Paid to a bank account by a payout run: redeeming it at a checkout would pay it twice.
+            raise Conflict(CASH_NOT_REDEEMABLE)
         if locked.status == RewardGrant.Status.REDEEMED:
             if locked.redeemed_order == order_reference:
                 return locked, False

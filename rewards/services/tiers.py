@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import get_currency_precision, list_currencies
 from django.db import models, transaction
 
 from ambassadors.models import Program
@@ -20,8 +21,8 @@ from rewards.services.recalculation import (
 
 TIER_FIELDS = (
     "name", "kind", "metric", "threshold", "repeat_every", "reward_type", "reward_value", "reward_text",
-    "referee_reward_type", "referee_reward_value", "step", "drop_type", "drop_value", "voucher_valid_days",
-    "is_active",
+    "reward_currency", "referee_reward_type", "referee_reward_value", "step", "drop_type", "drop_value",
+    "voucher_valid_days", "is_active",
 )  # fmt: skip
 
 # What a voucher's validity may be: a day at least, ten years at most (the model's check constraint too).
@@ -52,6 +53,11 @@ def tier_check(*, program: Program, fields: dict[str, Any], tier_id: int | None 
         if whole and (threshold != threshold.to_integral_value() or (repeat and repeat != repeat.to_integral_value())):
             raise InvalidInput("Counts are whole numbers.", field="threshold")
         _check_reward(fields.get("reward_type"), fields.get("reward_value"), fields.get("reward_text"), "reward")
+        _check_cash(fields)
+        if fields.get("referee_reward_type") == RewardTier.RewardType.CASH:
+            raise InvalidInput(
+                "A friend's welcome reward cannot be cash: only ambassadors are paid.", field="referee_reward_type"
+            )
         if fields.get("referee_reward_type"):
             _check_reward(fields.get("referee_reward_type"), fields.get("referee_reward_value"), "-", "referee_reward")
         if (
@@ -78,7 +84,55 @@ def tier_check(*, program: Program, fields: dict[str, Any], tier_id: int | None 
             raise InvalidInput("The program already has an active collective ladder.", field="kind")
     else:
         raise InvalidInput("A tier is individual or collective.", field="kind")
+    if kind != RewardTier.Kind.INDIVIDUAL and fields.get("reward_currency"):
+        raise InvalidInput("Only a tier that pays cash has a currency: leave it empty.", field="reward_currency")
     _check_voucher_valid_days(kind, fields)
+
+
+def _check_cash(fields: dict[str, Any]) -> None:
+    """A cash reward is an amount in a currency Parrain can pay out; any other reward has no currency."""
+    currency = fields.get("reward_currency") or ""
+    if fields.get("reward_type") != RewardTier.RewardType.CASH:
+        if currency:
+            raise InvalidInput("Only a tier that pays cash has a currency: leave it empty.", field="reward_currency")
+        return
+    if not currency:
+        raise InvalidInput("Say in which currency the cash reward is paid (EUR, USD...).", field="reward_currency")
+    digits = currency_digits(currency)
+    if digits is None:
+        raise InvalidInput("Unknown currency: use its ISO 4217 code (EUR, USD...).", field="reward_currency")
+    value = fields.get("reward_value")
+    if value is not None and value != value.quantize(Decimal(1).scaleb(-digits)):
+        raise InvalidInput(f"{currency} has {digits} decimal places at most.", field="reward_value")
+
+
+def _check_cash_unchanged(tier: RewardTier, fields: dict[str, Any]) -> None:
+    # A cash grant is paid at its tier's amount (rewards.services.payouts): once a cash tier has grants, its
+    # amount and currency stay what those ambassadors were promised, and no voucher tier turns into cash.
+    was_cash = tier.reward_type == RewardTier.RewardType.CASH
+    becomes_cash = fields.get("reward_type", tier.reward_type) == RewardTier.RewardType.CASH
+    if not (was_cash or becomes_cash):
+        return
+    changed = [
+        name
+        for name in ("reward_type", "reward_value", "reward_currency")
+        if name in fields and fields[name] != getattr(tier, name)
+    ]
+    if changed and tier.grants.exists():
+        raise InvalidInput(
+            "Ambassadors have unlocked this tier: its cash amount and currency stay as promised. "
+            "Deactivate it and create a new tier instead.",
+            field=changed[0],
+        )
+
+
+def currency_digits(currency: str) -> int | None:
+    """The decimal places of an ISO 4217 currency (2 for EUR, 0 for JPY), None when it is no currency."""
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isascii() or not currency.isupper():
+        return None
+    if currency not in list_currencies():
+        return None
+    return int(get_currency_precision(currency))
 
 
 def _check_positive_whatever_the_kind(fields: dict[str, Any]) -> None:
@@ -167,6 +221,7 @@ def tier_update(*, tier: RewardTier, actor: Actor, **fields: Any) -> RewardTier:
         before = tier_snapshot(locked)
         merged = {name: getattr(locked, name) for name in TIER_FIELDS} | fields
         tier_check(program=locked.program, fields=merged, tier_id=locked.pk)
+        _check_cash_unchanged(locked, fields)
         for name, value in fields.items():
             setattr(locked, name, value)
         after = tier_snapshot(locked)

@@ -152,6 +152,9 @@ def scene(program, ambassador, friend_email):
 
     values.update(webhook_kwargs({"program": program}))
     # --- end webhooks
+    from tests.core.permission_rows_payouts_api import scene_kwargs as payout_kwargs
+
+    values.update(payout_kwargs({"program": program}))
     return values
 
 

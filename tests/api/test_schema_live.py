@@ -78,7 +78,7 @@ def scene(settings, live_server) -> dict[str, Any]:
     superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(superuser)
-    return {
+    values = {
         "key": api_key_create(actor=system, program=program, scopes=["track", "read", "manage"])[1],
         "session": client.cookies["sessionid"].value,
         "path": {
@@ -94,6 +94,10 @@ def scene(settings, live_server) -> dict[str, Any]:
         },
         "held_signup_id": held.pk,
     }
+    from tests.core.permission_rows_payouts_api import scene_kwargs as payout_kwargs
+
+    values["path"].update(payout_kwargs({"program": program}))
+    return values
 
 
 def takes_keys(operation: Any) -> bool:

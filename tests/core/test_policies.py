@@ -58,6 +58,9 @@ A, U, F, H = ALLOW, UNAUTHENTICATED, FORBIDDEN, HIDDEN
 # Each action, asked of a program (or an ambassador of it), by each role in the order of ROLES.
 #            anon own cust mkt aud su  trk rd  mng other
 DECISIONS = {
+    "may_manage_payouts": (U, F, F, A, F, A, F, F, F, F),
+    "may_read_payouts": (U, F, F, A, F, A, F, F, A, F),
+    "may_set_payout_details": (U, A, A, A, A, A, F, F, F, F),
     "may_list_programs": (U, F, F, A, F, A, F, F, A, A),
     "may_create_program": (U, F, F, A, F, A, F, F, F, F),
     "may_use_staff_console": (U, F, F, A, F, A, F, F, F, F),
@@ -88,7 +91,14 @@ DECISIONS = {
     "may_erase_person": (U, A, F, F, A, A, F, F, F, F),
 }  # fmt: skip
 
-NO_OBJECT = {"may_list_programs", "may_create_program", "may_use_staff_console", "may_use_dashboard", "may_read_audit"}
+NO_OBJECT = {
+    "may_list_programs",
+    "may_create_program",
+    "may_use_staff_console",
+    "may_use_dashboard",
+    "may_read_audit",
+    "may_set_payout_details",
+}
 
 
 def _ask(action: str, principal: Principal, ambassador) -> policies.Decision:
