@@ -661,34 +661,32 @@ def _ambassador_stats(program: Program, period: Period, read: Sources | None = N
     in_signup_days = ", ".join(f"%({name})s" for name in signup_days) or "NULL"
     in_click_weeks = ", ".join(f"%({name})s" for name in click_weeks) or "NULL"
     in_signup_weeks = ", ".join(f"%({name})s" for name in signup_weeks) or "NULL"
-    # Each source summed per ambassador, then the sums added up: whole weeks, other sealed days, source rows.
-    # The counts as integers (a sum of sums would be a numeric): the rankings sort and add them up faster.
+    # The roll-up rows (whole weeks, other sealed days) and the source rows' counts per ambassador, added up in
+    # one grouping: the roll-up rows go straight to it, where summing each table first grouped them twice. The
+    # source counts as integers like the roll-ups' columns (no conversion of every roll-up row to the union's
+    # bigint), the sums as bigints (a sum of sums would be a numeric): the rankings sort and add them up faster.
     sql = f"""
         WITH clicks AS (
             SELECT ambassador_id, CAST(SUM(n) AS BIGINT) AS n FROM (
-                SELECT ambassador_id, SUM(human) AS n FROM {t["weekly_clicks"]}
+                SELECT ambassador_id, human AS n FROM {t["weekly_clicks"]}
                 WHERE program_id = %(program)s AND week IN ({in_click_weeks})
-                GROUP BY ambassador_id
                 UNION ALL
-                SELECT ambassador_id, SUM(human) AS n FROM {t["daily_clicks"]}
+                SELECT ambassador_id, human AS n FROM {t["daily_clicks"]}
                 WHERE program_id = %(program)s AND day IN ({in_click_days})
-                GROUP BY ambassador_id
                 UNION ALL
-                SELECT ambassador_id, COUNT(*) AS n FROM {t["click"]}
+                SELECT ambassador_id, CAST(COUNT(*) AS INTEGER) AS n FROM {t["click"]}
                 WHERE program_id = %(program)s AND NOT is_bot AND NOT flood AND {raw_clicks}
                 GROUP BY ambassador_id
             ) both_sources GROUP BY ambassador_id
         ), recruits AS (
             SELECT ambassador_id, CAST(SUM(n) AS BIGINT) AS n FROM (
-                SELECT ambassador_id, SUM(qualified) AS n FROM {t["weekly_signups"]}
+                SELECT ambassador_id, qualified AS n FROM {t["weekly_signups"]}
                 WHERE program_id = %(program)s AND week IN ({in_signup_weeks})
-                GROUP BY ambassador_id
                 UNION ALL
-                SELECT ambassador_id, SUM(qualified) AS n FROM {t["daily_signups"]}
+                SELECT ambassador_id, qualified AS n FROM {t["daily_signups"]}
                 WHERE program_id = %(program)s AND ambassador_id IS NOT NULL AND day IN ({in_signup_days})
-                GROUP BY ambassador_id
                 UNION ALL
-                SELECT ambassador_id, COUNT(*) AS n FROM {t["signup"]}
+                SELECT ambassador_id, CAST(COUNT(*) AS INTEGER) AS n FROM {t["signup"]}
                 WHERE program_id = %(program)s AND status = %(qualified)s AND ambassador_id IS NOT NULL
                   AND {raw_signups}
                 GROUP BY ambassador_id
