@@ -4,7 +4,8 @@
 #   make run       embedded default: SQLite file, eager tasks, periodic tasks in a thread, demo data,
 #                  http://127.0.0.1:$(PORT)/
 #   make manage    ARGS="create_api_key book-launch --scopes track": a manage.py command with run's settings
-#   make test      pytest against the local PostgreSQL and Redis when they answer (see .ci/services.sh)
+#   make test      pytest against the local PostgreSQL and Redis when they answer (see .ci/services.sh),
+#                  in TEST_PROCESSES=2 processes
 #   make lint      ruff check, ruff format --check, mypy on the service and selector layers, lint-imports
 #   make bench     bench/run.sh
 #   make vendor    copy htmx and Chart.js from node_modules (npm ci) into static/vendor/ (committed: run needs no npm)
@@ -25,6 +26,9 @@ ARGS ?=
 # The embedded default's settings, shared by `make run` and `make manage` so that both see one database.
 EMBEDDED_ENV := DEBUG=true CELERY_TASK_ALWAYS_EAGER=true
 PYTEST_ARGS ?=
+# `make test` runs the suite in this many processes (pytest-xdist; one file stays in one process). Each
+# has its own test database (pytest-django) and Redis database (config/settings_test.py). 1: one process.
+TEST_PROCESSES ?= 2
 
 # Typed layers: core (policies included), every app's services (module or package) and selectors, the
 # console's read models. A new app's services.py or selectors.py is checked without editing this line.
@@ -98,7 +102,8 @@ manage: install
 test: install axe
 	@source .ci/services.sh; \
 	parrain_prepare_test_env || { echo "make test: required services are missing (see above)" >&2; exit 1; }; \
-	exec $(PY) -m pytest $(PYTEST_ARGS)
+	if [ "$(TEST_PROCESSES)" -gt 1 ]; then workers=(-n "$(TEST_PROCESSES)" --dist loadfile); else workers=(); fi; \
+	exec $(PY) -m pytest "$${workers[@]}" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -43,6 +43,30 @@ def _missing() -> dict[str, str]:
 MISSING = _missing()
 
 
+def _load_the_celery_configuration_now() -> None:
+    """Celery copies Django's CELERY_* settings into its app at the app's first use, once per process. Done
+    here, before any test: otherwise a test that overrides one of them with the `settings` fixture (an
+    eager-off test of the metrics, say) and happens to use the app first would leave its value in the app for
+    every later test of its process, whatever order the tests run in."""
+    from config.celery import app
+
+    assert app.conf.task_always_eager == settings.CELERY_TASK_ALWAYS_EAGER
+
+
+_load_the_celery_configuration_now()
+
+
+@pytest.fixture(autouse=True)
+def _no_task_join_refusal_left_over() -> None:
+    """Celery refuses `result.get()` inside a task through one flag of the process, which an eager task sets
+    while it runs and puts back after. Two eager tasks run at once by a test's threads can put it back in
+    the wrong order and leave it set: every later `.get()` of the process would then fail. No task runs
+    between two tests, so each starts with it clear."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skipped: dict[str, int] = {}
     for item in items:

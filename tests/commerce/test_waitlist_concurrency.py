@@ -5,6 +5,7 @@ once never admit one subscriber twice."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -138,4 +139,5 @@ def test_the_line_is_never_planned_as_nested_loops(program):
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert "Nested Loop" not in plan, plan
-    assert "Hash Left Join" in plan
+    # Sides joined whole, by hashing or merging (which one the planner picks depends on the statistics).
+    assert re.search(r"(Hash|Merge) (Left|Right) Join", plan), plan
