@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -65,6 +66,18 @@ def _no_task_join_refusal_left_over() -> None:
     from celery._state import _set_task_join_will_block
 
     _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
+def _celery_follows_the_settings() -> Iterator[None]:
+    """The Celery app reads Django's CELERY_* settings live, unless a value was set on `app.conf`, which pins
+    it. A test that pins the broker or eagerness (tests.rewards.conftest.publishing_to does, and unpins) must
+    not leave it pinned for the tests after it in its process."""
+    from config.celery import app
+
+    yield
+    for key in ("broker_url", "task_always_eager"):
+        app.conf.changes.pop(key, None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -126,7 +126,11 @@ def publishing_to(broker_url: str) -> Iterator[Any]:
     """Tasks sent from this process go to a real broker instead of running eagerly in the test."""
     from config.celery import app
 
-    saved = (app.conf.broker_url, app.conf.task_always_eager)
+    # The app reads Django's settings live; a value set on app.conf is pinned over them until removed. Put
+    # back what was pinned before (usually nothing), so that the settings speak again afterwards: writing
+    # back the values read would pin, for every later test, whatever a `settings` override said meanwhile.
+    keys = ("broker_url", "task_always_eager")
+    pinned = {key: app.conf.changes[key] for key in keys if key in app.conf.changes}
     _reset_broker_connections(app)
     app.conf.broker_url = broker_url
     app.conf.task_always_eager = False
@@ -134,7 +138,11 @@ def publishing_to(broker_url: str) -> Iterator[Any]:
         yield app
     finally:
         _reset_broker_connections(app)
-        app.conf.broker_url, app.conf.task_always_eager = saved
+        for key in keys:
+            if key in pinned:
+                app.conf.changes[key] = pinned[key]
+            else:
+                app.conf.changes.pop(key, None)
 
 
 # --- Processes started by the tests ------------------------------------------------------------------
