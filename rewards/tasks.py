@@ -27,10 +27,19 @@ def recalculate(program_id: int, ambassador_ids: list[int] | None) -> None:
     services.program_recalculate(program_id=program_id)
 
 
+# The coalesced form of `recalculate` (rewards.pending): the ambassadors are read from the program's mark.
+@shared_task(
+    name="rewards.recalculate_pending", acks_late=True, autoretry_for=(Contention,), max_retries=5, retry_backoff=True
+)
+def recalculate_pending(program_id: int) -> int:
+    return services.pending_recalculate(program_id=program_id)
+
+
 @shared_task(name="rewards.fold_counts", acks_late=True, autoretry_for=(Contention,), max_retries=5, retry_backoff=True)
 def fold_counts() -> int:
     """Every 30 s (CELERY_BEAT_SCHEDULE): fold the signups whose own recalculation message was lost into
-    their program's counters, and record the milestones they reach. Safe to run any number of times."""
+    their program's counters, and record the milestones they reach; recalculate the ambassadors still
+    marked pending (rewards.pending). Safe to run any number of times."""
     return services.program_counts_fold_pending()
 
 

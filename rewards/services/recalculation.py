@@ -13,7 +13,8 @@ A program's counters are folded, not updated by each signup: a signup inserts a 
 its commit, deletes the program's committed delta rows and adds them to the counters row under that row's
 lock, in the transaction that then records the milestones. The signups of a launch never wait for one
 another; the displayed count lags a signup by that task's round trip (a periodic sweep, fold_counts,
-catches a lost message)."""
+catches a lost message). The tasks themselves are coalesced per program (rewards.pending): a burst of
+signups publishes one message per run of the worker, not one per signup."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+import redis
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -30,6 +32,7 @@ from ambassadors.services import program_counts_take
 from core.audit import audit_record
 from core.locking import transaction_retry
 from referrals.models import Signup
+from rewards import pending
 from rewards.models import Milestone, RewardGrant, RewardTier
 from rewards.pricing import occurrences_due, price_after
 from rewards.services.grants import (
@@ -37,6 +40,7 @@ from rewards.services.grants import (
     grant_create,
     grant_reinstate,
     grant_withdraw,
+    welcome_grants_withdraw_unreferred,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,20 +52,42 @@ MAX_OCCURRENCES_PER_RUN = 1000
 def recalculation_enqueue(*, program_id: int, ambassador_ids: list[int] | None) -> None:
     """After commit, ask a worker to recalculate. `None` means every ambassador of the program.
 
-    A broker that is down loses the message, not the reward: the reconciliation grants it later.
+    Changes of a few ambassadors are coalesced per program (rewards.pending): the first change marks the
+    program and publishes one `rewards.recalculate_pending`; the changes that commit before that task
+    starts only add their ambassadors to its mark. Eager tasks (the embedded default) run at once. A
+    broker that is down loses the mark and the message, not the reward: the sweep folds the counts and
+    the reconciliation grants what is due.
     """
 
     def send() -> None:
-        from rewards.tasks import recalculate
+        from rewards.tasks import recalculate, recalculate_pending
 
         try:
-            recalculate.delay(program_id, ambassador_ids)
+            if ambassador_ids is None or recalculate.app.conf.task_always_eager:
+                recalculate.delay(program_id, ambassador_ids)
+                return
+            # The mark lives in the broker's Redis: when it fails, so would the message.
+            if pending.mark(program_id, ambassador_ids):
+                recalculate_pending.delay(program_id)
         except Exception:
             logger.warning(
                 "recalculation of program %s not enqueued; reconciliation will catch up", program_id, exc_info=True
             )
 
     transaction.on_commit(send)
+
+
+def pending_recalculate(*, program_id: int) -> int:
+    """What `rewards.recalculate_pending` does: unmark the program, recalculate the ambassadors marked and
+    the program, then forget those ambassadors (unless marked again meanwhile). Returns the ambassadors
+    recalculated. Safe to run any number of times, and with nothing marked (it then folds the program)."""
+    taken = pending.take(program_id)
+    for ambassador_id in sorted(taken):
+        ambassador_recalculate(ambassador_id=ambassador_id)
+    welcome_grants_withdraw_unreferred(program_id=program_id)
+    program_recalculate(program_id=program_id)
+    pending.clear(program_id, taken)
+    return len(taken)
 
 
 def metric_value(counters: AmbassadorCounters, metric: str) -> Decimal:
@@ -217,15 +243,27 @@ def program_recalculate(*, program_id: int) -> int:
 
 
 def program_counts_fold_pending() -> int:
-    """Fold every program that has signups not counted yet (the periodic sweep, rewards.fold_counts).
+    """Fold every program that has signups not counted yet, and recalculate every program with ambassadors
+    still marked pending (the periodic sweep, rewards.fold_counts).
 
-    A signup's own recalculation folds it within the task's round trip; this catches those whose message
-    the broker lost, within the sweep's period rather than the reconciliation's. Returns the programs folded.
+    A change's own recalculation handles it within the task's round trip; this catches those whose message
+    the broker lost, within the sweep's period rather than the reconciliation's. Returns the programs done.
     """
-    program_ids = sorted(set(ProgramCounterDelta.objects.values_list("program_id", flat=True).distinct()))
-    for program_id in program_ids:
-        program_recalculate(program_id=program_id)
-    return len(program_ids)
+    from rewards.tasks import recalculate
+
+    program_ids = set(ProgramCounterDelta.objects.values_list("program_id", flat=True).distinct())
+    try:
+        # Eager tasks (the embedded default) never mark: they recalculate as each change commits.
+        marked = set() if recalculate.app.conf.task_always_eager else set(pending.pending_programs())
+    except redis.RedisError:
+        logger.warning("pending recalculations not swept: Redis failed", exc_info=True)
+        marked = set()
+    for program_id in sorted(program_ids | marked):
+        if program_id in marked:
+            pending_recalculate(program_id=program_id)
+        else:
+            program_recalculate(program_id=program_id)
+    return len(program_ids | marked)
 
 
 def price_drop_enqueue(*, milestone_id: int) -> None:

@@ -145,7 +145,8 @@ def test_the_request_id_reaches_the_log_lines_of_the_task_it_enqueued(
         if line["event"] == "task_enqueued"
     }
     assert {request_id for _, request_id in enqueued.values()} == {"rq-77", another["X-Request-ID"]}
-    assert ("rewards.recalculate", "rq-77") in enqueued.values()
+    # The first signup of the program marks it pending and publishes its (coalesced) recalculation.
+    assert ("rewards.recalculate_pending", "rq-77") in enqueued.values()
 
     def finished() -> list[dict]:
         lines = [line for line in json_lines(worker.log()) if line.get("task_id") in enqueued]
@@ -155,5 +156,6 @@ def test_the_request_id_reaches_the_log_lines_of_the_task_it_enqueued(
     lines = wait_until(finished, timeout=30, what="the worker to run every task the two requests enqueued")
     # Every line the worker wrote about a task carries the id of the request that enqueued it.
     assert all(line.get("request_id") == enqueued[line["task_id"]][1] for line in lines), lines
-    recalculation = [line["event"] for line in lines if enqueued[line["task_id"]] == ("rewards.recalculate", "rq-77")]
+    first = ("rewards.recalculate_pending", "rq-77")
+    recalculation = [line["event"] for line in lines if enqueued[line["task_id"]] == first]
     assert {"task_started", "task_succeeded"} <= set(recalculation), lines  # django-structlog's, besides Celery's own
