@@ -1,4 +1,5 @@
-"""Rate limits outside DRF (the hosted form, API-key failures), counted by django-ratelimit in the cache.
+"""Rate limits outside DRF (the hosted form, API-key failures), counted by django-ratelimit in the cache;
+and the window counter the API's throttles count in (ambassadors.auth).
 
 The cache is CACHE_URL: Redis in production, shared by every web process. A cache that fails lets the
 request through (logged): a limit is a protection, never a reason to refuse everyone.
@@ -10,6 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
@@ -34,6 +37,31 @@ def rate_limit_wait(
     if not usage or not usage["should_limit"]:
         return None
     return max(int(usage["time_left"]), 1)
+
+
+def window_count(key: str, *, expires_in: int) -> int:
+    """Add one to the counter `key` of the shared cache and return it; the counter expires `expires_in`
+    seconds after its first count. On Redis: INCR and EXPIRE NX in one round trip, whatever the count.
+    Raises what the cache raises (the caller decides whether to let the request through)."""
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        client = redis_client(cache)
+        full_key = cache.make_key(key)  # our own key: nothing to validate
+        with client.pipeline(transaction=False) as pipe:
+            pipe.incr(full_key)
+            pipe.expire(full_key, expires_in, nx=True)
+            count, _expiry_set = pipe.execute()
+        return int(count)
+    # Local memory (development, the SQLite-only test run): the same count, in this process.
+    return 1 if cache.add(key, 1, expires_in) else cache.incr(key)
+
+
+def redis_client(cache: RedisCache) -> Any:
+    """The cache's Redis client, built once per cache object (Django builds one per call: ~50 us)."""
+    client = cache.__dict__.get("_parrain_client")
+    if client is None:
+        client = cache.__dict__["_parrain_client"] = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    return client
 
 
 # allauth answers its own limits (ACCOUNT_RATE_LIMITS: log-in, sign-up, codes) with a bare 429 and no

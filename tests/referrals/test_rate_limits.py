@@ -4,15 +4,18 @@ the window has passed. Counted in Redis (the production cache) when REDIS_URL is
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from ambassadors.models import ApiKey
 from ambassadors.services import api_key_create
 from core.actors import Actor
 from referrals.models import Signup
@@ -120,6 +123,35 @@ def test_the_signup_api_answers_429_past_the_rate_of_a_key(program, track_key, s
         traveller.shift(timedelta(seconds=wait + 1))
         assert signup(api, program, track_key, 5).status_code == 201
     assert Signup.objects.filter(program=program).count() == 4
+
+
+@pytest.mark.django_db
+def test_a_throttle_keeps_one_counter_per_window_whatever_its_rate(program, track_key, settings):
+    # DRF's own throttle kept every request's time in one entry, read and written whole per request: at
+    # 100,000/hour, a megabyte each time. Parrain's counts: one integer per key and window.
+    set_throttle(settings, signups_key="100000/hour", signups_ip="100000/hour", api_key="100000/hour")
+    api = APIClient()
+    with time_machine.travel(datetime(2026, 12, 4, 10, 20, 5, tzinfo=UTC), tick=False):
+        assert {signup(api, program, track_key, n).status_code for n in range(30)} == {201}
+        window = int(time.time() // 3600)
+    key_id = ApiKey.objects.get(program=program).pk  # the one key of the test
+    assert cache.get(f"parrain:throttle:signups_key:k{key_id}:{window}") == 30
+    assert cache.get(f"parrain:throttle:signups_ip:{IP}:{window}") == 30
+    assert cache.get(f"parrain:throttle:api_key:{key_id}:{window}") == 30
+
+
+@pytest.mark.django_db
+def test_retry_after_is_the_rest_of_the_window_and_the_next_window_lets_the_caller_in(program, track_key, settings):
+    set_throttle(settings, signups_key="2/minute", signups_ip="100/minute")
+    api = APIClient()
+    with time_machine.travel(datetime(2026, 12, 4, 10, 20, 50, tzinfo=UTC), tick=False) as traveller:
+        assert [signup(api, program, track_key, n).status_code for n in range(2)] == [201, 201]
+        assert assert_429(signup(api, program, track_key, 2), json=True) == 10
+        traveller.shift(timedelta(seconds=9))
+        assert_429(signup(api, program, track_key, 3), json=True)  # still the same minute
+        traveller.shift(timedelta(seconds=1))
+        assert signup(api, program, track_key, 4).status_code == 201
+    assert Signup.objects.filter(program=program).count() == 3
 
 
 @pytest.mark.django_db
