@@ -443,16 +443,19 @@ def load(sizes: Sizes, *, seed: int = 12, now: datetime | None = None, report: A
             )
             event_id += 1
 
-        def click(cid: str, program_id: int, amb: Amb, at: float, vis: str, ip: str) -> None:
+        def click(cid: str, program_id: int, amb: Amb, at: float, vis: str, ip: str) -> str:
+            """Writes the click; returns its link for COPY (the signup it credits carries it too)."""
             link = amb.link_id if amb.link_id and rng.random() < 0.4 else None
             click_lines.append(
                 f"{cid}\t{program_id}\t{amb.id}\t{link if link else NULL}\t{ts(at)}\t{vis}\t{ip}\t"
                 f"{rng.choice(AGENTS)}\t{rng.choice(REFERERS)}\tf"
             )
+            return str(link) if link else NULL
 
         with cursor.copy(
             "COPY referrals_signup (id, program_id, email, email_canonical, external_id, ambassador_id, method, "
-            "click_id, status, reason, reason_detail, ip_hash, visitor_id, created_at, wants_price_news) FROM STDIN"
+            "click_id, link_id, status, reason, reason_detail, ip_hash, visitor_id, created_at, wants_price_news) "
+            "FROM STDIN"
         ) as copy:
             out = Copier(copy)
             for program_id, n_amb, n_signups, _ in plan:
@@ -461,7 +464,7 @@ def load(sizes: Sizes, *, seed: int = 12, now: datetime | None = None, report: A
                 for amb in people:
                     at = amb.joined - rng.uniform(DAY, 10 * DAY)
                     out.row(
-                        f"{signup_id}\t{program_id}\t{amb.email}\t{amb.canonical}\t\t{NULL}\tnone\t{NULL}\tqualified"
+                        f"{signup_id}\t{program_id}\t{amb.email}\t{amb.canonical}\t\t{NULL}\tnone\t{NULL}\t{NULL}\tqualified"
                         f"\t\t\t{hex_bits(rng, 256)}\t{visitor(rng)}\t{ts(at)}\tf"
                     )
                     own_ids.append((signup_id, at))
@@ -474,7 +477,7 @@ def load(sizes: Sizes, *, seed: int = 12, now: datetime | None = None, report: A
                     amb = people[int(joined * rng.random() ** 2)] if referred else None
                     ip, vis = hex_bits(rng, 256), visitor(rng)
                     status, reason, detail, method = "qualified", "", "", "none"
-                    click_id = NULL
+                    click_id = link_id = NULL
                     external = ""
                     disposable = False
                     r = rng.random()
@@ -502,7 +505,7 @@ def load(sizes: Sizes, *, seed: int = 12, now: datetime | None = None, report: A
                     if amb is not None and method in ("cookie", "api"):
                         cat = max(amb.joined, at - rng.uniform(60, 3 * DAY))
                         cid = hex_bits(rng, 128)
-                        click(cid, program_id, amb, cat, vis, ip)
+                        link_id = click(cid, program_id, amb, cat, vis, ip)
                         click_id = cid
                         if rng.random() < 0.05:  # the visitor had clicked other ambassadors' links before
                             competing = 0
@@ -523,7 +526,7 @@ def load(sizes: Sizes, *, seed: int = 12, now: datetime | None = None, report: A
                     amb_id_text = str(amb.id) if amb is not None else NULL
                     out.row(
                         f"{signup_id}\t{program_id}\t{email}\t{canonical_mailbox(email)}\t{external}\t{amb_id_text}\t"
-                        f"{method}\t{click_id}\t{status}\t{reason}\t{detail}\t{ip}\t{vis}\t{ts(at)}\t"
+                        f"{method}\t{click_id}\t{link_id}\t{status}\t{reason}\t{detail}\t{ip}\t{vis}\t{ts(at)}\t"
                         f"{'t' if r > 0.8 else 'f'}"
                     )
                     if amb is not None:

@@ -181,8 +181,8 @@ CLICK_COLUMNS = [
     "referer_host", "is_bot", "flood",
 ]  # fmt: skip
 SIGNUP_COLUMNS = [
-    "id", "program_id", "email", "email_canonical", "external_id", "ambassador_id", "method", "click_id", "status",
-    "reason", "reason_detail", "ip_hash", "visitor_id", "created_at", "wants_price_news",
+    "id", "program_id", "email", "email_canonical", "external_id", "ambassador_id", "method", "click_id", "link_id",
+    "status", "reason", "reason_detail", "ip_hash", "visitor_id", "created_at", "wants_price_news",
 ]  # fmt: skip
 
 
@@ -316,7 +316,7 @@ def load(sizes: Sizes, *, dsn: str, seed: int = 5) -> Loaded:
                     referred = rng.random() < 0.7
                     amb = crowd[int(joined * rng.random() ** 2)] if referred else None
                     ip, vis = rand.ips[rng.getrandbits(16)], rand.uuid()
-                    method, click_id, status = "none", NULL, "qualified"
+                    method, click_id, link, status = "none", NULL, NULL, "qualified"
                     r = rng.random()
                     if amb is not None:
                         m = rng.random()
@@ -340,7 +340,7 @@ def load(sizes: Sizes, *, dsn: str, seed: int = 5) -> Loaded:
                     signups.row(
                         f"{signup_id}\t{program_id}\t{email}\t{canonical_mailbox(email)}\t"
                         f"{f'cust-{signup_id}' if method == 'api' else ''}\t{amb[0] if amb else NULL}\t{method}\t"
-                        f"{click_id}\t{status}\t{reason}\t\t{ip}\t{vis}\t{ts(at)}\t{'t' if r > 0.8 else 'f'}"
+                        f"{click_id}\t{link}\t{status}\t{reason}\t\t{ip}\t{vis}\t{ts(at)}\t{'t' if r > 0.8 else 'f'}"
                     )
                     if program_id == program.pk and n == n_signups - 100:
                         loaded.sample_email = email

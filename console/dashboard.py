@@ -250,26 +250,26 @@ def _links_by_ambassador(ambassadors: list[Ambassador]) -> dict[int, list[LinkLi
     """Each ambassador's main link and channel links with their counts: 5 queries, 4 of them grouped (the
     clicks: 2, human_clicks_by_link).
 
-    A signup carries the click that credited it, and the click its link (none: the main link).
+    A signup carries the link of the click that credited it (none: the main link), copied when recorded.
     """
     ids = [a.pk for a in ambassadors]
     channel_links = list(ReferralLink.objects.filter(ambassador_id__in=ids).order_by("channel"))
     clicks = {(r.ambassador_id, r.link_id): r.clicks for r in human_clicks_by_link(ambassadors)}
     signups = {
-        (r["ambassador_id"], r["click__link_id"]): r
+        (r["ambassador_id"], r["link_id"]): r
         for r in Signup.objects.filter(ambassador_id__in=ids)
-        .values("ambassador_id", "click__link_id")
+        .values("ambassador_id", "link_id")
         .annotate(total=Count("id"), qualified=Count("id", filter=Q(status=Signup.Status.QUALIFIED)))
         .order_by()
     }
     conversions = {
-        (r["signup__ambassador_id"], r["signup__click__link_id"]): r["n"]
+        (r["signup__ambassador_id"], r["signup__link_id"]): r["n"]
         for r in Conversion.objects.filter(
             signup__ambassador_id__in=ids,
             signup__status=Signup.Status.QUALIFIED,
             status=Conversion.Status.APPROVED,
         )
-        .values("signup__ambassador_id", "signup__click__link_id")
+        .values("signup__ambassador_id", "signup__link_id")
         .annotate(n=Count("id"))
         .order_by()
     }

@@ -116,6 +116,20 @@ class Signup(models.Model):
     click = models.ForeignKey(
         Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
     )
+    # The channel link of that click (none: the ambassador's main link, or no click), copied when the signup
+    # is recorded: the dashboard counts an ambassador's signups per link from their own rows, without
+    # finding each one's click by id in every monthly partition. Neither index nor constraint: the
+    # dashboard reads it with the ambassador's rows, and links are only ever deleted with their ambassador.
+    link = models.ForeignKey(
+        ReferralLink,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        editable=False,
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUALIFIED)
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     reason_detail = models.CharField(max_length=255, blank=True)

@@ -216,6 +216,7 @@ def signup_record(
                 "ambassador": attribution.ambassador,
                 "method": attribution.method,
                 "click": attribution.click,
+                "link_id": attribution.click.link_id if attribution.click is not None else None,
                 "status": status,
                 "reason": reason,
                 "reason_detail": detail,

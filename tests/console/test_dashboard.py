@@ -22,7 +22,7 @@ from console.views import SHARED_KEY
 from core import clock
 from core.actors import Actor
 from core.models import AuditEvent
-from referrals.models import ReferralLink
+from referrals.models import ReferralLink, Signup
 from referrals.services import link_create, signup_record
 from rewards.models import RewardTier
 from rewards.services import contest_create, contest_freeze, tier_create
@@ -276,6 +276,9 @@ def test_counts_per_link_follow_each_signup_to_its_click_and_the_click_to_its_li
     # clicks, signups, qualified, purchases
     assert rows[ambassador.code].endswith("1 1 1 0")  # one visit; the typed code counts here
     assert rows[newsletter.code].endswith("2 1 1 0")
+    # The link is the signup's own, copied from its click when recorded: counted without the click.
+    links = dict(Signup.objects.filter(program=program).values_list("email", "link_id"))
+    assert links == {"reader@example.org": newsletter.pk, "typed@example.org": None}
 
 
 def test_progress_to_the_next_reward_in_words_and_a_bar(program, ambassador):
