@@ -421,6 +421,10 @@ CELERY_BEAT_SCHEDULE = {
     "rotate-ip-pepper": {"task": "referrals.rotate_ip_pepper", "schedule": 30 * 86400.0},
 }
 CELERY_TIMEZONE = "UTC"
+# A program's recalculation (rewards.pending) starts this many milliseconds after the change that asked for
+# it, so that a launch's signups share one run instead of keeping a worker folding one at a time: at most
+# one fold per program per period, and a grant or a milestone seen that much later. 0: at once.
+RECALCULATION_DELAY_MS = env_int("RECALCULATION_DELAY_MS", 250)
 
 # --- Webhooks ----------------------------------------------------------------------------------------
 # Deliveries go only to public addresses (no SSRF): private, loopback, link-local... are refused when an

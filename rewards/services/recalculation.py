@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import redis
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -53,8 +54,8 @@ def recalculation_enqueue(*, program_id: int, ambassador_ids: list[int] | None) 
     """After commit, ask a worker to recalculate. `None` means every ambassador of the program.
 
     Changes of a few ambassadors are coalesced per program (rewards.pending): the first change marks the
-    program and publishes one `rewards.recalculate_pending`; the changes that commit before that task
-    starts only add their ambassadors to its mark. Eager tasks (the embedded default) run at once. A
+    program and publishes one `rewards.recalculate_pending`, due RECALCULATION_DELAY_MS later; the changes
+    that commit before that task starts only add their ambassadors to its mark. Eager tasks (the embedded default) run at once. A
     broker that is down loses the mark and the message, not the reward: the sweep folds the counts and
     the reconciliation grants what is due.
     """
@@ -68,7 +69,8 @@ def recalculation_enqueue(*, program_id: int, ambassador_ids: list[int] | None) 
                 return
             # The mark lives in the broker's Redis: when it fails, so would the message.
             if pending.mark(program_id, ambassador_ids):
-                recalculate_pending.delay(program_id)
+                delay_ms = settings.RECALCULATION_DELAY_MS
+                recalculate_pending.apply_async((program_id,), countdown=delay_ms / 1000 if delay_ms else None)
         except Exception:
             logger.warning(
                 "recalculation of program %s not enqueued; reconciliation will catch up", program_id, exc_info=True
