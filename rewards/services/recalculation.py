@@ -55,9 +55,9 @@ def recalculation_enqueue(*, program_id: int, ambassador_ids: list[int] | None) 
 
     Changes of a few ambassadors are coalesced per program (rewards.pending): the first change marks the
     program and publishes one `rewards.recalculate_pending`, due RECALCULATION_DELAY_MS later; the changes
-    that commit before that task starts only add their ambassadors to its mark. Eager tasks (the embedded default) run at once. A
-    broker that is down loses the mark and the message, not the reward: the sweep folds the counts and
-    the reconciliation grants what is due.
+    that commit before that task starts only add their ambassadors to its mark. Eager tasks (the embedded
+    default) run at once. A broker that is down loses the mark and the message, not the reward: the sweep
+    folds the counts and the reconciliation grants what is due.
     """
 
     def send() -> None:
