@@ -120,6 +120,11 @@ class ProgramSection:
     pays_cash: bool = False
 
     @property
+    def rewards_include_cash(self) -> bool:
+        """A cash reward among the rows: their second column names a payment as well as voucher codes."""
+        return any(grant.cash_amount is not None for grant in self.rewards)
+
+    @property
     def subscribers_to_next_drop(self) -> int | None:
         """How many more subscribers the price waits for to drop again; None at the floor or without a ladder."""
         price = self.ladder.price

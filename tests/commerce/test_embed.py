@@ -240,3 +240,17 @@ def test_the_api_is_rate_limited_per_key(program, ana, manage_key, settings):
     statuses = [mint(program, manage_key, email=ana.email).status_code for _ in range(3)]
 
     assert statuses == [201, 201, 429]
+
+
+def test_the_embedded_dashboard_says_what_a_cash_reward_pays(program, ana, manage_key):
+    from rewards.services.grants import grant_create
+    from tests.rewards.test_payouts import cash_tier
+
+    grant = grant_create(tier=cash_tier(program, threshold=3, value="50.00"), occurrence=1, ambassador=ana)
+    assert grant is not None
+
+    html = Client().get(page_path(mint(program, manage_key, email=ana.email))).content.decode()
+
+    assert "€50.00 paid to your bank account" in html
+    assert "Voucher or payment" in html
+    assert grant.voucher_code not in html  # a cash reward's reference is not a voucher to use

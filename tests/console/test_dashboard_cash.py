@@ -9,6 +9,7 @@ from rewards.models import RewardTier
 from rewards.services.grants import grant_create
 from tests.console.test_dashboard import section_html, signed_in, text_of
 from tests.factories import ProgramFactory, enroll
+from tests.rewards.conftest import voucher_tier
 from tests.rewards.test_payouts import cash_tier
 
 pytestmark = pytest.mark.django_db
@@ -40,3 +41,14 @@ def test_a_program_paying_no_cash_asks_for_no_bank_details(ambassador):
 
     assert "payout-details" not in section_html(page, voucher_only.slug)
     assert "payout-details" not in section_html(page, ambassador.program.slug)
+
+
+def test_the_rewards_column_names_a_payment_only_when_a_cash_reward_is_listed(program, ambassador):
+    assert grant_create(tier=voucher_tier(program, threshold=3), occurrence=1, ambassador=ambassador) is not None
+    vouchers_only = text_of(section_html(signed_in(ambassador.user).get("/dashboard/"), program.slug))
+    assert "Reward Voucher code State" in vouchers_only
+
+    assert grant_create(tier=cash_tier(program, threshold=5, value="30.00"), occurrence=1, ambassador=ambassador)
+    both = text_of(section_html(signed_in(ambassador.user).get("/dashboard/"), program.slug))
+    assert "Reward Voucher or payment State" in both
+    assert "€30.00 paid to your bank account" in both
