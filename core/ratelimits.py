@@ -45,7 +45,7 @@ def window_count(key: str, *, expires_in: int) -> int:
     Raises what the cache raises (the caller decides whether to let the request through)."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        client = redis_client(cache)
+        client = _redis_client(cache)
         full_key = cache.make_key(key)  # our own key: nothing to validate
         with client.pipeline(transaction=False) as pipe:
             pipe.incr(full_key)
@@ -56,7 +56,7 @@ def window_count(key: str, *, expires_in: int) -> int:
     return 1 if cache.add(key, 1, expires_in) else cache.incr(key)
 
 
-def redis_client(cache: RedisCache) -> Any:
+def _redis_client(cache: RedisCache) -> Any:
     """The cache's Redis client, built once per cache object (Django builds one per call: ~50 us)."""
     client = cache.__dict__.get("_parrain_client")
     if client is None:

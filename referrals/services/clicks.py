@@ -13,14 +13,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import crawleruseragents
 import ua_parser
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from config import db
-from core.ratelimits import redis_client
+from core.ratelimits import window_count
 from referrals.models import Click
 from referrals.selectors import (
     LINK_RESOLVE_SQL,
@@ -59,27 +57,19 @@ _cache_down_logged_at = 0.0
 def click_flood(ip_hash_value: str, code_key: str, now: float | None = None) -> bool:
     """Whether this click is past CLICK_FLOOD_PER_MINUTE from one IP (its hash) on one link this minute.
 
-    One INCR on the shared Redis cache (and its EXPIRE, on the minute's first click only): the only cost
-    the redirect pays, and no database round trip. Counted before the link's lookup, which also writes
-    the click (one statement), hence per link rather than per program. A cache that fails counts nothing
-    and flags nothing: a visitor is never refused, and the failure is logged (at most once a minute per
-    process).
+    One round trip to the shared Redis cache (INCR and EXPIRE NX, core.ratelimits.window_count, the
+    counter the API's rate limits use too): the only cost the redirect pays, and no database round trip.
+    Counted before the link's lookup, which also writes the click (one statement), hence per link rather
+    than per program. A cache that fails counts nothing and flags nothing: a visitor is never refused, and
+    the failure is logged (at most once a minute per process).
     """
     limit = settings.CLICK_FLOOD_PER_MINUTE
     if not limit or not ip_hash_value:
         return False
     bucket = int((time.time() if now is None else now) // FLOOD_WINDOW)
     key = f"parrain:flood:{ip_hash_value[:32]}:{code_key}:{bucket}"
-    cache = caches["default"]
     try:
-        if isinstance(cache, RedisCache):
-            full_key = cache.make_key(key)  # our own key: nothing to validate
-            client = redis_client(cache)
-            count = int(client.incr(full_key))
-            if count == 1:  # the key is new this minute; each minute has its own key
-                client.expire(full_key, FLOOD_WINDOW * 2)
-        else:  # local memory (development, the SQLite-only test run): the same count, in this process
-            count = 1 if cache.add(key, 1, FLOOD_WINDOW * 2) else cache.incr(key)
+        count = window_count(key, expires_in=FLOOD_WINDOW * 2)  # each minute has its own key
     except Exception:
         global _cache_down_logged_at
         if time.monotonic() - _cache_down_logged_at > 60:
