@@ -8,8 +8,10 @@ sweep, and a burst of signups is counted exactly with far fewer messages than si
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -27,7 +29,7 @@ from rewards import pending, tasks
 from rewards.models import Milestone, RewardGrant
 from tests.conftest import bearer
 from tests.factories import ProgramFactory, enroll
-from tests.rewards.conftest import price_ladder, publishing_to, voucher_tier, wait_until
+from tests.rewards.conftest import price_ladder, publishing_to, subscribe, voucher_tier, wait_until
 from tests.rewards.test_workers import post_signups, settled
 
 BROKER = settings.CELERY_BROKER_URL
@@ -155,3 +157,20 @@ def test_the_sweep_recalculates_what_a_lost_message_left_marked(broker):
     assert pending.pending_programs() == []
     assert tasks.fold_counts() == 0, "nothing left for the next sweep"
     assert RewardGrant.objects.filter(tier=tier).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_recalculation_is_due_the_configured_delay_after_the_change(broker, settings):
+    settings.RECALCULATION_DELAY_MS = 5000
+    program = ProgramFactory(slug="delayed")
+    ana = enroll(program, "ana@example.com")
+    before = datetime.now(UTC)
+    subscribe(program, ana)  # committed: its recalculation is published, no worker takes it
+
+    messages = [json.loads(raw) for raw in redis.Redis.from_url(BROKER).lrange("celery", 0, -1)]
+    due = [m["headers"]["eta"] for m in messages if m["headers"]["task"] == "rewards.recalculate_pending"]
+    assert len(due) == 1, messages
+    delay = (datetime.fromisoformat(due[0]) - before).total_seconds()
+    assert 4.5 <= delay <= 6.0, delay
