@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NoReturn, cast
 
@@ -23,7 +24,7 @@ from ambassadors.services import api_key_hash, api_key_touch
 from config import db
 from core import policies, roles
 from core.errors import NotFound
-from core.ratelimits import rate_limit_wait, window_count
+from core.ratelimits import rate_limit_wait, window_counts
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +122,20 @@ def _client_ident(group: str, request: Any) -> str:
     return BaseThrottle().get_ident(request) or ""
 
 
-def _refuse_if_too_many_failures(request: Request, *, increment: bool) -> None:
-    wait = rate_limit_wait(
+def key_failures_wait(request: Any, *, increment: bool) -> int | None:
+    """Seconds the client's address stays refused for sending too many bad keys (RATE_LIMIT_API_KEY_FAILURES),
+    counting this request as one more when `increment`; None while it may still try."""
+    return rate_limit_wait(
         request,
         group=KEY_FAILURES_GROUP,
         key=_client_ident,
         rate=settings.RATE_LIMIT_API_KEY_FAILURES,
         increment=increment,
     )
+
+
+def _refuse_if_too_many_failures(request: Request, *, increment: bool) -> None:
+    wait = key_failures_wait(request, increment=increment)
     if wait is not None:
         raise exceptions.Throttled(wait=wait, detail=_("Too many invalid API keys from this address. Try again later."))
 
@@ -194,26 +201,71 @@ class WindowRateThrottle(BaseThrottle):
         """Who is counted (None: nobody, the request passes)."""
         raise NotImplementedError
 
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def window(self, request: Request, view: Any) -> Window | None:
+        """This request's counter, or None when nobody is counted (no rate, or no one to count)."""
         rate = self.rate(request, view)
         ident = self.ident(request, view) if rate else None
         if rate is None or ident is None:
-            return True
+            return None
         limit, period = parse_rate(rate)
         now = time.time()
         window = int(now // period)
-        try:
-            count = window_count(f"parrain:throttle:{self.scope}:{ident}:{window}", expires_in=period + 1)
-        except Exception:
-            logger.warning("throttle %s not counted: the cache failed", self.scope, exc_info=True)
-            return True
-        if count <= limit:
-            return True
-        self._wait = (window + 1) * period - now
-        return False
+        return Window(
+            key=f"parrain:throttle:{self.scope}:{ident}:{window}",
+            limit=limit,
+            expires_in=period + 1,
+            wait=(window + 1) * period - now,
+        )
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        return throttles_allow([self], request, view)
 
     def wait(self) -> float | None:
         return self._wait
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One throttle's counter for one request: its key, its limit, and the seconds left in its window."""
+
+    key: str
+    limit: int
+    expires_in: int
+    wait: float
+
+
+def throttles_allow(throttles: Sequence[WindowRateThrottle], request: Request, view: Any) -> bool:
+    """Count the request in every throttle's window, all in one round trip to the cache: True when each lets
+    it through. A refusing throttle's wait() then says how long; a cache that fails lets it through."""
+    windows = [(throttle, throttle.window(request, view)) for throttle in throttles]
+    counted = [(throttle, window) for throttle, window in windows if window is not None]
+    if not counted:
+        return True
+    try:
+        counts = window_counts([(window.key, window.expires_in) for _throttle, window in counted])
+    except Exception:
+        scopes = ", ".join(throttle.scope for throttle, _window in counted)
+        logger.warning("throttles %s not counted: the cache failed", scopes, exc_info=True)
+        return True
+    allowed = True
+    for (throttle, window), count in zip(counted, counts, strict=True):
+        if count > window.limit:
+            throttle._wait = window.wait
+            allowed = False
+    return allowed
+
+
+class CountedThrottles:
+    """An APIView mixin: its throttles count a request in one round trip to the cache, not one each."""
+
+    def check_throttles(self, request: Request) -> None:
+        throttles = self.get_throttles()  # type: ignore[attr-defined]
+        if all(isinstance(throttle, WindowRateThrottle) for throttle in throttles):
+            if not throttles_allow(throttles, request, self):
+                waits = [wait for throttle in throttles if (wait := throttle.wait()) is not None]
+                self.throttled(request, max(waits, default=None))  # type: ignore[attr-defined]
+            return
+        super().check_throttles(request)  # type: ignore[misc]
 
 
 class ApiKeyRateThrottle(WindowRateThrottle):
@@ -264,12 +316,15 @@ class ScopedIpThrottle(_ViewScopedThrottle):
 __all__ = [
     "ApiKeyAuthentication",
     "ApiKeyRateThrottle",
+    "CountedThrottles",
     "KeyOrAuthenticated",
+    "key_failures_wait",
     "ScopedIpThrottle",
     "ScopedKeyThrottle",
     "request_api_key",
     "require",
     "roles",
+    "throttles_allow",
 ]
 
 

@@ -6,10 +6,14 @@ skipping URL resolution and the middleware stack (about a third of the time of a
 Everything else, including unknown links (friendly 404 page), HEAD requests, plain HTTP when
 SECURE_SSL_REDIRECT is on and hosts outside ALLOWED_HOSTS, goes through the full Django stack. A failure
 on the fast path gets Django's own handling all the same: logged, signalled, answered by handler500.
+
+An API key's ordinary POST of a signup takes a fast path of its own, with most of the middleware stack
+but without DRF and the page-only middlewares: config/api_fast_path.py.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import django
@@ -20,10 +24,28 @@ from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpResponse, HttpResponseBase
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+logger = logging.getLogger("parrain.wsgi")
 
 
 class ParrainWSGIHandler(WSGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        from config import api_fast_path  # imports models: after django.setup()
+
+        self._api_prepare = api_fast_path.prepare
+        self._api_fast_path = api_fast_path.FastApiHandler()
+
     def get_response(self, request: WSGIRequest) -> HttpResponseBase:
+        try:
+            call = self._api_prepare(request)
+        except Exception:
+            # Only reads were made (the URL, the key, a cache count): the full stack answers, and logs what
+            # still fails there.
+            logger.warning("API fast path not taken: preparing the call failed", exc_info=True)
+            call = None
+        if call is not None:
+            request.parrain_fast_call = call  # type: ignore[attr-defined]
+            return self._api_fast_path.get_response(request)
         try:
             response = self._referral_fast_path(request)
         except Exception as exc:

@@ -8,7 +8,7 @@ request through (logged): a limit is a protection, never a reason to refuse ever
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.cache import caches
@@ -43,17 +43,23 @@ def window_count(key: str, *, expires_in: int) -> int:
     """Add one to the counter `key` of the shared cache and return it; the counter expires `expires_in`
     seconds after its first count. On Redis: INCR and EXPIRE NX in one round trip, whatever the count.
     Raises what the cache raises (the caller decides whether to let the request through)."""
+    return window_counts([(key, expires_in)])[0]
+
+
+def window_counts(counters: Sequence[tuple[str, int]]) -> list[int]:
+    """window_count of several counters, each a (key, expires_in), in one round trip to Redis."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         client = _redis_client(cache)
-        full_key = cache.make_key(key)  # our own key: nothing to validate
         with client.pipeline(transaction=False) as pipe:
-            pipe.incr(full_key)
-            pipe.expire(full_key, expires_in, nx=True)
-            count, _expiry_set = pipe.execute()
-        return int(count)
-    # Local memory (development, the SQLite-only test run): the same count, in this process.
-    return 1 if cache.add(key, 1, expires_in) else cache.incr(key)
+            for key, expires_in in counters:
+                full_key = cache.make_key(key)  # our own key: nothing to validate
+                pipe.incr(full_key)
+                pipe.expire(full_key, expires_in, nx=True)
+            replies = pipe.execute()
+        return [int(count) for count in replies[::2]]
+    # Local memory (development, the SQLite-only test run): the same counts, in this process.
+    return [1 if cache.add(key, 1, expires_in) else cache.incr(key) for key, expires_in in counters]
 
 
 def _redis_client(cache: RedisCache) -> Any:

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ambassadors.auth import (
     ApiKeyRateThrottle,
+    CountedThrottles,
     KeyOrAuthenticated,
     ScopedIpThrottle,
     ScopedKeyThrottle,
     request_api_key,
     require,
+    throttles_allow,
 )
 from ambassadors.models import Program
 from ambassadors.selectors import program_by_slug
+from ambassadors.services import api_key_touch
 from config.api import json_object
+from config.api_fast_path import as_key_request, error_response, fast_call, json_response
 from config.filters import ListApi
 from config.schema import access
 from core import policies
@@ -71,7 +76,7 @@ def _program_of_request(request: Request, slug: str) -> Program:
     return program_by_slug(slug)
 
 
-class SignupsApi(ListApi):
+class SignupsApi(CountedThrottles, ListApi):
     """POST records a subscriber (`track` key); GET lists attributions (`read` key or an admin)."""
 
     permission_classes = [KeyOrAuthenticated]
@@ -105,17 +110,7 @@ class SignupsApi(ListApi):
         program = _program_of_request(request, slug)
         require(policies.may_track(policies.Principal.from_request(request), program))
         data = _validated(self.InputSerializer, request)
-        signup, created = signup_record(
-            program=program,
-            email=data["email"],
-            external_id=data["external_id"],
-            referral_code=data.get("referral_code") or None,
-            click_id=data.get("click_id") or None,
-            referee_ip=data.get("referee_ip"),
-            visitor_id=data["visitor_id"],
-            actor=Actor.for_request(request),
-            wants_price_news=data["wants_price_news"],
-        )
+        signup, created = _signup_record(data, program=program, actor=Actor.for_request(request))
         return Response(_signup_output(signup), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @access(scopes=("read",), roles=("auditors",))
@@ -124,6 +119,44 @@ class SignupsApi(ListApi):
         program = program_by_slug(slug)
         require(policies.may_read_attributions(policies.Principal.from_request(request), program))
         return self.paged(signups_for_program(program), SignupOutput)
+
+
+def _signup_record(data: dict[str, Any], *, program: Program, actor: Actor) -> tuple[Signup, bool]:
+    """Record the validated input of SignupsApi.InputSerializer (both paths of POST .../signups)."""
+    return signup_record(
+        program=program,
+        email=data["email"],
+        external_id=data["external_id"],
+        referral_code=data.get("referral_code") or None,
+        click_id=data.get("click_id") or None,
+        referee_ip=data.get("referee_ip"),
+        visitor_id=data["visitor_id"],
+        actor=actor,
+        wants_price_news=data["wants_price_news"],
+    )
+
+
+def signup_fast(request: HttpRequest, slug: str) -> HttpResponse:
+    """SignupsApi.post for an ordinary call of a `track` key, which config.api_fast_path has already checked
+    (URL, key, program, scope, body): the view's throttles, then the same service and the same answer."""
+    call = fast_call(request)
+    key = call.key
+    allow = call.route.allow_header
+    try:
+        api_key_touch(key=key)
+        as_key_request(request, key)
+        throttles = [throttle() for throttle in SignupsApi.throttle_classes]
+        if not throttles_allow(throttles, request, SignupsApi):  # type: ignore[arg-type]  # WindowRateThrottles
+            waits = [wait for throttle in throttles if (wait := throttle.wait()) is not None]
+            raise exceptions.Throttled(wait=max(waits, default=None))
+        signup, created = _signup_record(call.data, program=key.program, actor=Actor.for_api_key(key))
+    except Exception as exc:
+        return error_response(exc, request, allow)
+    return json_response(
+        _signup_output(signup),
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        headers={"Allow": allow},
+    )
 
 
 class SignupOverrideApi(APIView):
@@ -228,7 +261,7 @@ class AmountField(serializers.Field):
         return str(value)
 
 
-class ConversionsApi(APIView):
+class ConversionsApi(CountedThrottles, APIView):
     permission_classes = [KeyOrAuthenticated]
     # Per key and per client IP (THROTTLE_CONVERSIONS_KEY, THROTTLE_CONVERSIONS_IP).
     throttle_classes = [ApiKeyRateThrottle, ScopedKeyThrottle, ScopedIpThrottle]

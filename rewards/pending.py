@@ -77,12 +77,13 @@ def client() -> redis.Redis:
 
 def mark(program_id: int, ambassador_ids: list[int]) -> bool:
     """Mark the program (and these ambassadors) as waiting for a recalculation. True: the caller publishes."""
+    if not ambassador_ids:  # a change of the program's counts only (an unattributed signup): the flag alone
+        return bool(client().set(flag_key(program_id), b"1", nx=True, ex=FLAG_TTL))
     with client().pipeline(transaction=True) as pipe:
         key = hash_key(program_id)
         for ambassador_id in ambassador_ids:
             pipe.hincrby(key, str(ambassador_id), 1)
-        if ambassador_ids:
-            pipe.expire(key, HASH_TTL)
+        pipe.expire(key, HASH_TTL)
         pipe.set(flag_key(program_id), b"1", nx=True, ex=FLAG_TTL)
         return bool(pipe.execute()[-1])
 

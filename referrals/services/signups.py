@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -195,40 +196,55 @@ def signup_record(
         # The referee's own address and browser, seen when they clicked.
         ip_hashed = ip_hashed or attribution.click.ip_hash
         visitor_id = visitor_id or attribution.click.visitor_id
+
+    def screened(status: str, reason: str, detail: str) -> tuple[Signup, dict[str, Any], str, int]:
+        signup = Signup(
+            program=program,
+            email=email,
+            email_canonical=canonical,
+            external_id=external_id,
+            ambassador=attribution.ambassador,
+            method=attribution.method,
+            click=attribution.click,
+            link_id=attribution.click.link_id if attribution.click is not None else None,
+            status=status,
+            reason=reason,
+            reason_detail=detail,
+            ip_hash=ip_hashed,
+            visitor_id=visitor_id[:36],
+            created_at=now,
+            wants_price_news=wants_price_news,
+        )
+        audit_reason = detail or attribution_reason(attribution, program)
+        return signup, signup_snapshot(signup), audit_reason, int(status == Signup.Status.QUALIFIED)
+
+    def screen() -> tuple[str, str, str]:
+        return _screen(
+            program=program,
+            email=email,
+            ambassador=attribution.ambassador,
+            referee_user=referee_user,
+            ip_hashed=ip_hashed,
+            visitor_id=visitor_id,
+            now=now,
+            ip_matches=ip_matches,
+        )
+
     try:
+        if connection.vendor == "postgresql" and attribution.ambassador is None and not (ip_hashed or visitor_id):
+            # Credited to nobody, from no known source: screening reads nothing (no velocity to count), so
+            # the signup, its audit event and its counter delta are one statement, a transaction of its own
+            # (no BEGIN and COMMIT round trips), when the signup announces no webhook.
+            # Inside a caller's transaction, a savepoint, so that an existing mailbox leaves it usable.
+            signup, after, audit_reason, qualified = screened(*screen())
+            if not webhook_events(action="signup.recorded", before=None, after=after):
+                with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                    _record_unattributed(signup, actor=actor, after=after, reason=audit_reason, qualified=qualified)
+                counts_announce(program.pk)
+                return signup, True
         with transaction.atomic():
             _velocity_lock(program=program, ip_hashed=ip_hashed, visitor_id=visitor_id)
-            status, reason, detail = _screen(
-                program=program,
-                email=email,
-                ambassador=attribution.ambassador,
-                referee_user=referee_user,
-                ip_hashed=ip_hashed,
-                visitor_id=visitor_id,
-                now=now,
-                ip_matches=ip_matches,
-            )
-            fields: dict[str, Any] = {
-                "program": program,
-                "email": email,
-                "email_canonical": canonical,
-                "external_id": external_id,
-                "ambassador": attribution.ambassador,
-                "method": attribution.method,
-                "click": attribution.click,
-                "link_id": attribution.click.link_id if attribution.click is not None else None,
-                "status": status,
-                "reason": reason,
-                "reason_detail": detail,
-                "ip_hash": ip_hashed,
-                "visitor_id": visitor_id[:36],
-                "created_at": now,
-                "wants_price_news": wants_price_news,
-            }
-            qualified = int(status == Signup.Status.QUALIFIED)
-            signup = Signup(**fields)
-            after = signup_snapshot(signup)
-            audit_reason = detail or attribution_reason(attribution, program)
+            signup, after, audit_reason, qualified = screened(*screen())
             if (
                 connection.vendor == "postgresql"
                 and attribution.ambassador is None
@@ -238,7 +254,7 @@ def signup_record(
                 _record_unattributed(signup, actor=actor, after=after, reason=audit_reason, qualified=qualified)
                 counts_announce(program.pk)
                 return signup, True
-            signup = Signup.objects.create(**fields)
+            signup.save(force_insert=True)
             audit_record(
                 actor=actor,
                 action="signup.recorded",
