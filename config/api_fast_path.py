@@ -63,7 +63,7 @@ class FastRoute:
     """A view of the full stack that the fast path may answer: the DRF view class (its InputSerializer,
     throttles and allowed methods), the policy its key must pass, and the fast view itself."""
 
-    api: type[Any]
+    api: Any  # the DRF view class
     policy: Callable[[policies.Principal, Any], policies.Decision]
     view: Callable[..., HttpResponse]
 
