@@ -12,6 +12,7 @@ measured, and stops every process it started by PID. See bench/README.md for how
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -100,15 +101,70 @@ def setup_programs(env: dict[str, str]) -> dict[str, Any]:
     return {"program_id": program.pk, "baseline_id": baseline.pk, "key": raw_key}
 
 
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat (Linux), in clock ticks."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def _process_jiffies(parent_pid: int) -> int:
+    """CPU time (user + system, clock ticks) of a process and its children: a gunicorn master and its workers."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid = int(stat.parent.name)
+        if pid == parent_pid or int(fields[1]) == parent_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+class CpuMeter:
+    """The CPU a target costs while it is measured: how busy the machine was, and the web server's processes'
+    CPU time per request. Where the cores are all busy, more web workers cannot serve more."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.busy = self.total = self.server = 0
+        self._start: tuple[int, int, int] | None = None
+
+    def __enter__(self) -> CpuMeter:
+        busy, total = _machine_jiffies()
+        self._start = (busy, total, _process_jiffies(self.server_pid))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._start is not None
+        busy, total = _machine_jiffies()
+        self.busy += busy - self._start[0]
+        self.total += total - self._start[1]
+        self.server += _process_jiffies(self.server_pid) - self._start[2]
+
+    def text(self, requests: int) -> str:
+        if not self.total:
+            return "    (no CPU figures: /proc/stat not readable)"
+        ticks = os.sysconf("SC_CLK_TCK")
+        per_request = self.server / ticks / requests * 1000 if requests else 0.0
+        return (
+            f"    machine busy {self.busy / self.total:.0%} of its {os.cpu_count()} cores; web server "
+            f"{per_request:.2f} ms CPU per request"
+        )
+
+
 class Sampler:
     """pg_stat_activity of the benchmark's database every --sample-ms, in a thread: how many backends are
-    on CPU (no wait event), waiting for a lock, for the client, for I/O..., and the unfolded delta rows."""
+    on CPU (no wait event), waiting for a lock, for the client, for I/O..., and the unfolded delta rows;
+    and the CPU of the machine and of the web server meanwhile (CpuMeter)."""
 
-    def __init__(self, dsn: str, db: str, period_s: float) -> None:
+    def __init__(self, dsn: str, db: str, period_s: float, server_pid: int) -> None:
         self.dsn, self.db, self.period_s = dsn, db, period_s
         self.events: Counter[tuple[str, str]] = Counter()
         self.samples = 0
         self.pending_max = 0
+        self.cpu = CpuMeter(server_pid)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -116,9 +172,11 @@ class Sampler:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+        self.cpu.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.cpu.__exit__()
         self._stop.set()
         assert self._thread is not None
         self._thread.join(timeout=10)
@@ -218,12 +276,14 @@ class Run:
         return self.phases["parrain"].result.rps / base if base else 0.0
 
 
-def measure(run: Run, targets: dict[str, Target], args: argparse.Namespace, log: Path, dsn: str) -> None:
+def measure(
+    run: Run, targets: dict[str, Target], args: argparse.Namespace, log: Path, dsn: str, pids: dict[str, int]
+) -> None:
     for target in targets.values():
         target.load(args.warmup, args, log, f"{target.name} warm-up ({run.workers} workers)")
     before = {name: t.rows() for name, t in targets.items()}
     rounds: dict[str, list[LoadResult]] = {name: [] for name in targets}
-    samplers = {name: Sampler(dsn, args.db, args.sample_ms / 1000) for name in targets}
+    samplers = {name: Sampler(dsn, args.db, args.sample_ms / 1000, pids[name]) for name in targets}
     names = list(targets)
     for n in range(args.rounds):
         for name in names if n % 2 == 0 else reversed(names):
@@ -299,7 +359,7 @@ def main() -> int:
                     ),
                 }
                 run = Run(workers)
-                measure(run, targets, args, wrk_log, dsn)
+                measure(run, targets, args, wrk_log, dsn, {name: proc.pid for name, (proc, _url) in servers.items()})
                 runs.append(run)
             finally:
                 for proc, _url in servers.values():
@@ -354,6 +414,7 @@ def report(runs: list[Run], checks: list[tuple[str, bool]], args: argparse.Names
             extra = f"; unfolded delta rows at most {sampler.pending_max}" if name == "parrain" else ""
             say(f"  {run.phases[name].name}: {sampler.samples} samples{extra}")
             say(sampler.text())
+            say(sampler.cpu.text(run.phases[name].result.requests))
         say(
             f"  signups / baseline at {run.workers} workers: {run.ratio:.0%} "
             f"({run.phases['parrain'].result.rps:,.0f} / {run.phases['baseline'].result.rps:,.0f} req/s)"

@@ -197,26 +197,28 @@ def signup_record(
         ip_hashed = ip_hashed or attribution.click.ip_hash
         visitor_id = visitor_id or attribution.click.visitor_id
 
-    def screened(status: str, reason: str, detail: str) -> tuple[Signup, dict[str, Any], str, int]:
-        signup = Signup(
-            program=program,
-            email=email,
-            email_canonical=canonical,
-            external_id=external_id,
-            ambassador=attribution.ambassador,
-            method=attribution.method,
-            click=attribution.click,
-            link_id=attribution.click.link_id if attribution.click is not None else None,
-            status=status,
-            reason=reason,
-            reason_detail=detail,
-            ip_hash=ip_hashed,
-            visitor_id=visitor_id[:36],
-            created_at=now,
-            wants_price_news=wants_price_news,
-        )
+    def screened(status: str, reason: str, detail: str) -> tuple[dict[str, Any], Signup, dict[str, Any], str, int]:
+        """The new signup's fields, the unsaved signup, its audit snapshot and reason, and whether it counts."""
+        fields: dict[str, Any] = {
+            "program": program,
+            "email": email,
+            "email_canonical": canonical,
+            "external_id": external_id,
+            "ambassador": attribution.ambassador,
+            "method": attribution.method,
+            "click": attribution.click,
+            "link_id": attribution.click.link_id if attribution.click is not None else None,
+            "status": status,
+            "reason": reason,
+            "reason_detail": detail,
+            "ip_hash": ip_hashed,
+            "visitor_id": visitor_id[:36],
+            "created_at": now,
+            "wants_price_news": wants_price_news,
+        }
+        signup = Signup(**fields)
         audit_reason = detail or attribution_reason(attribution, program)
-        return signup, signup_snapshot(signup), audit_reason, int(status == Signup.Status.QUALIFIED)
+        return fields, signup, signup_snapshot(signup), audit_reason, int(status == Signup.Status.QUALIFIED)
 
     def screen() -> tuple[str, str, str]:
         return _screen(
@@ -235,16 +237,16 @@ def signup_record(
             # Credited to nobody, from no known source: screening reads nothing (no velocity to count), so
             # the signup, its audit event and its counter delta are one statement, a transaction of its own
             # (no BEGIN and COMMIT round trips), when the signup announces no webhook.
-            # Inside a caller's transaction, a savepoint, so that an existing mailbox leaves it usable.
-            signup, after, audit_reason, qualified = screened(*screen())
+            _fields, signup, after, audit_reason, qualified = screened(*screen())
             if not webhook_events(action="signup.recorded", before=None, after=after):
+                # Inside a caller's transaction, a savepoint: an existing mailbox leaves that transaction usable.
                 with transaction.atomic() if connection.in_atomic_block else nullcontext():
                     _record_unattributed(signup, actor=actor, after=after, reason=audit_reason, qualified=qualified)
                 counts_announce(program.pk)
                 return signup, True
         with transaction.atomic():
             _velocity_lock(program=program, ip_hashed=ip_hashed, visitor_id=visitor_id)
-            signup, after, audit_reason, qualified = screened(*screen())
+            fields, signup, after, audit_reason, qualified = screened(*screen())
             if (
                 connection.vendor == "postgresql"
                 and attribution.ambassador is None
@@ -254,7 +256,7 @@ def signup_record(
                 _record_unattributed(signup, actor=actor, after=after, reason=audit_reason, qualified=qualified)
                 counts_announce(program.pk)
                 return signup, True
-            signup.save(force_insert=True)
+            signup = Signup.objects.create(**fields)
             audit_record(
                 actor=actor,
                 action="signup.recorded",
