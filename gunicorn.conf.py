@@ -10,9 +10,12 @@ import os
 import shutil
 
 # A worker is replaced after this many requests (give or take the jitter, so that they are not all replaced
-# at once): the soak run (bench/soak.py) saw a web worker's memory climb slowly and steadily.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "500"))
+# at once): the soak run (bench/soak.py) saw a web worker's memory climb slowly and steadily. Not much
+# sooner: a new worker costs about a second of CPU to start, and at a launch's few hundred signups a second
+# per worker, replacing each every 5,000 requests cost the signup API about a tenth of its throughput with
+# 4 workers on 2 cores (bench/signups.py).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "2000"))
 
 
 def on_starting(server):

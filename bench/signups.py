@@ -109,7 +109,8 @@ def _machine_jiffies() -> tuple[int, int]:
 
 
 def _process_jiffies(parent_pid: int) -> int:
-    """CPU time (user + system, clock ticks) of a process and its children: a gunicorn master and its workers."""
+    """CPU time (user + system, clock ticks) of a gunicorn master and its workers, those it has replaced
+    included (gunicorn.conf.py's max_requests: the master's cutime and cstime count its reaped children)."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -117,7 +118,9 @@ def _process_jiffies(parent_pid: int) -> int:
         except OSError:
             continue  # gone meanwhile
         pid = int(stat.parent.name)
-        if pid == parent_pid or int(fields[1]) == parent_pid:
+        if pid == parent_pid:
+            total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+        elif int(fields[1]) == parent_pid:
             total += int(fields[11]) + int(fields[12])
     return total
 
