@@ -16,7 +16,9 @@ about as much as recording the signup itself (bench/signups.py). So the producti
 2. What passes runs through `FastApiHandler`: Django's own request handling (middleware chain, view and
    exception middlewares, 500 handling, the 4xx/5xx log line) built from MIDDLEWARE minus
    API_FAST_PATH_SKIPPED_MIDDLEWARE. Metrics, the request id and the log lines, security headers and the
-   language stay. Its view (`referrals.api.signup_fast`) counts the view's throttles, records the signup
+   language stay; the middlewares of API_FAST_PATH_CONSTANT_HEADER_MIDDLEWARE add headers that are the same
+   on every answer of the API, so those are computed once, by the middlewares themselves (not in DEBUG).
+   Its view (`referrals.api.signup_fast`) counts the view's throttles, records the signup
    with the same service, and answers what SignupsApi answers, errors rendered by the API's exception
    handler. tests/referrals/test_api_fast_path.py holds both paths to the same answers, headers and rows.
 
@@ -232,6 +234,34 @@ def error_response(exc: Exception, request: HttpRequest, allow: str) -> HttpResp
     return json_response(answer.data, status=answer.status_code, headers=headers)
 
 
+def constant_headers(middleware_class: type[Any]) -> dict[str, str]:
+    """The headers a middleware adds to an API answer when they are the same for every one: computed once,
+    by the middleware itself, on an answer of the API (X-Frame-Options; the CSP, no view of the fast path
+    asking for a nonce)."""
+    request = HttpRequest()
+    request.method = "POST"
+    request.path = request.path_info = API_PREFIX
+    response = HttpResponse(b"{}", content_type="application/json")
+    before = set(response.headers)
+    answered = middleware_class(lambda _request: response)(request)
+    return {name: value for name, value in answered.items() if name not in before}
+
+
+class ConstantHeaders:
+    """A middleware of API_FAST_PATH_CONSTANT_HEADER_MIDDLEWARE in the fast path: its headers, computed once
+    (constant_headers), set on each answer that has none of its own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse], headers: dict[str, str]) -> None:
+        self.get_response = get_response
+        self.headers = headers
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        for name, value in self.headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
 class FastApiHandler(BaseHandler):
     """Django's request handling with MIDDLEWARE minus API_FAST_PATH_SKIPPED_MIDDLEWARE, and the URL already
     resolved by `prepare`. Sync only, as the WSGI handler it serves."""
@@ -247,9 +277,13 @@ class FastApiHandler(BaseHandler):
         self._exception_middleware: list[Callable[..., Any]] = []
         handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
         skipped = set(settings.API_FAST_PATH_SKIPPED_MIDDLEWARE)
+        constant = set() if settings.DEBUG else set(settings.API_FAST_PATH_CONSTANT_HEADER_MIDDLEWARE)
         for path in reversed([path for path in settings.MIDDLEWARE if path not in skipped]):
             try:
-                middleware = import_string(path)(handler)
+                if path in constant:
+                    middleware: Any = ConstantHeaders(handler, constant_headers(import_string(path)))
+                else:
+                    middleware = import_string(path)(handler)
             except MiddlewareNotUsed:
                 continue
             if hasattr(middleware, "process_view"):
@@ -269,4 +303,13 @@ class FastApiHandler(BaseHandler):
         return call.route.view, (), dict(call.match.kwargs)
 
 
-__all__ = ["FastApiHandler", "FastCall", "as_key_request", "error_response", "fast_call", "json_response", "prepare"]
+__all__ = [
+    "ConstantHeaders",
+    "FastApiHandler",
+    "FastCall",
+    "as_key_request",
+    "error_response",
+    "fast_call",
+    "json_response",
+    "prepare",
+]

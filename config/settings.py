@@ -594,6 +594,12 @@ API_FAST_PATH_SKIPPED_MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+# On the fast path, these add the same headers to every answer (X-Frame-Options, the CSP without a nonce):
+# computed once per process, by the middlewares themselves, instead of on each call (not in DEBUG).
+API_FAST_PATH_CONSTANT_HEADER_MIDDLEWARE = [
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
 # /metrics answers 404 to everyone but the scraper: a request with `Authorization: Bearer <METRICS_TOKEN>`,
 # or a direct connection (no X-Forwarded-For) from one of METRICS_ALLOWED_NETWORKS. Both empty by default:
 # behind a proxy on the same host every visitor would look local, so no address is trusted unless listed.
