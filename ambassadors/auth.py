@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from ambassadors.services import api_key_hash, api_key_touch
 from config import db
 from core import policies, roles
 from core.errors import NotFound
-from core.ratelimits import rate_limit_wait, window_counts
+from core.ratelimits import window_counts, window_peek
 
 logger = logging.getLogger(__name__)
 
@@ -124,14 +125,22 @@ def _client_ident(group: str, request: Any) -> str:
 
 def key_failures_wait(request: Any, *, increment: bool) -> int | None:
     """Seconds the client's address stays refused for sending too many bad keys (RATE_LIMIT_API_KEY_FAILURES),
-    counting this request as one more when `increment`; None while it may still try."""
-    return rate_limit_wait(
-        request,
-        group=KEY_FAILURES_GROUP,
-        key=_client_ident,
-        rate=settings.RATE_LIMIT_API_KEY_FAILURES,
-        increment=increment,
-    )
+    counting this request as one more when `increment`; None while it may still try.
+
+    Counted per fixed window in the shared cache, as the throttles count (one INCR, or one GET to look): a
+    cache that fails lets the request through (logged)."""
+    limit, period = parse_rate(settings.RATE_LIMIT_API_KEY_FAILURES)
+    now = time.time()
+    window = int(now // period)
+    key = f"parrain:keyfail:{_client_ident(KEY_FAILURES_GROUP, request)}:{window}"
+    try:
+        count = window_counts([(key, period + 1)])[0] if increment else window_peek(key)
+    except Exception:
+        logger.warning("bad API keys not counted: the cache failed", exc_info=True)
+        return None
+    if count <= limit:
+        return None
+    return max(math.ceil((window + 1) * period - now), 1)
 
 
 def _refuse_if_too_many_failures(request: Request, *, increment: bool) -> None:

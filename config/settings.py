@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +50,23 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+_RATE = re.compile(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate "<count>/<second|minute|hour|day>" (the API's throttles and the bad-key limit count it per
+    fixed window: ambassadors.auth.parse_rate); anything else is a configuration error, not a 500 later."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().replace(" ", "")
+    if not _RATE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a rate: use <count>/<second|minute|hour|day>, e.g. 20/minute"
+        )
     return value
 
 
@@ -341,8 +359,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("THROTTLE_ANON", default="300/minute"),
-        "api_key": env.str("THROTTLE_API_KEY", default="100000/hour"),
+        "anon": env_rate("THROTTLE_ANON", "300/minute"),
+        "api_key": env_rate("THROTTLE_API_KEY", "100000/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -530,7 +548,7 @@ CLICK_PARTITIONS_AHEAD = env_int("CLICK_PARTITIONS_AHEAD", 3)
 # The hosted subscribe form (POST /p/<slug>/subscribe), per client IP (django-ratelimit).
 RATE_LIMIT_SUBSCRIBE = env.str("RATE_LIMIT_SUBSCRIBE", default="10/minute")
 # Bearer keys that fail to authenticate, per client IP: past this, every key from that IP gets 429.
-RATE_LIMIT_API_KEY_FAILURES = env.str("RATE_LIMIT_API_KEY_FAILURES", default="20/minute")
+RATE_LIMIT_API_KEY_FAILURES = env_rate("RATE_LIMIT_API_KEY_FAILURES", "20/minute")
 # Stripe webhook calls whose signature does not verify, per client IP: past this, 429.
 RATE_LIMIT_STRIPE_WEBHOOK_FAILURES = env.str("RATE_LIMIT_STRIPE_WEBHOOK_FAILURES", default="20/minute")
 RATELIMIT_USE_CACHE = "default"
@@ -543,12 +561,12 @@ _THROTTLE_RATES = REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
 assert isinstance(_THROTTLE_RATES, dict)
 _THROTTLE_RATES.update(
     {
-        "signups_key": env.str("THROTTLE_SIGNUPS_KEY", default="6000/minute"),
-        "signups_ip": env.str("THROTTLE_SIGNUPS_IP", default="6000/minute"),
-        "conversions_key": env.str("THROTTLE_CONVERSIONS_KEY", default="6000/minute"),
-        "conversions_ip": env.str("THROTTLE_CONVERSIONS_IP", default="6000/minute"),
+        "signups_key": env_rate("THROTTLE_SIGNUPS_KEY", "6000/minute"),
+        "signups_ip": env_rate("THROTTLE_SIGNUPS_IP", "6000/minute"),
+        "conversions_key": env_rate("THROTTLE_CONVERSIONS_KEY", "6000/minute"),
+        "conversions_ip": env_rate("THROTTLE_CONVERSIONS_IP", "6000/minute"),
         # Embed tokens: one per view of the dashboard inside the business's product, per key.
-        "embed_tokens_key": env.str("THROTTLE_EMBED_TOKENS_KEY", default="1200/minute"),
+        "embed_tokens_key": env_rate("THROTTLE_EMBED_TOKENS_KEY", "1200/minute"),
     }
 )
 # The client IP behind TRUSTED_PROXY_COUNT proxies, alike for DRF's throttles, allauth and the rest.

@@ -1,5 +1,5 @@
-"""Rate limits outside DRF (the hosted form, API-key failures), counted by django-ratelimit in the cache;
-and the window counter the API's throttles count in (ambassadors.auth).
+"""Rate limits outside DRF (the hosted form, Stripe's webhook), counted by django-ratelimit in the cache;
+and the window counters the API's throttles and its bad-key limit count in (ambassadors.auth).
 
 The cache is CACHE_URL: Redis in production, shared by every web process. A cache that fails lets the
 request through (logged): a limit is a protection, never a reason to refuse everyone.
@@ -60,6 +60,15 @@ def window_counts(counters: Sequence[tuple[str, int]]) -> list[int]:
         return [int(count) for count in replies[::2]]
     # Local memory (development, the SQLite-only test run): the same counts, in this process.
     return [1 if cache.add(key, 1, expires_in) else cache.incr(key) for key, expires_in in counters]
+
+
+def window_peek(key: str) -> int:
+    """The count of the counter `key` (window_count's), without counting: 0 when there is none."""
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        value = _redis_client(cache).get(cache.make_key(key))
+        return int(value) if value is not None else 0
+    return int(cache.get(key) or 0)
 
 
 def _redis_client(cache: RedisCache) -> Any:

@@ -6,11 +6,12 @@ import hashlib
 import logging
 from contextlib import nullcontext
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model, Q
+from django.db.models import Field, Model, Q
 from django.utils import timezone
 
 from ambassadors.mailbox import canonical_mailbox, is_disposable
@@ -291,17 +292,47 @@ def signup_record(
     return signup, True
 
 
-def _insert_values(obj: Model, conn: BaseDatabaseWrapper) -> tuple[list[str], list[Any]]:
-    """The columns and values the ORM's INSERT of `obj` would send (every field but an unset auto key)."""
-    meta = obj._meta
-    columns, values = [], []
-    quote = conn.ops.quote_name
-    for field in meta.local_concrete_fields:
-        if field is meta.auto_field and obj.pk is None:
-            continue
-        columns.append(quote(field.column))
-        values.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
-    return columns, values
+def _insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
+    """The fields the ORM's INSERT of a new `model` row sends: every concrete one but the auto key."""
+    meta = model._meta
+    return [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+
+
+def _insert_values(obj: Model, fields: list[Field[Any, Any]], conn: BaseDatabaseWrapper) -> list[Any]:
+    """The values the ORM's INSERT of `obj` would send for these fields."""
+    return [field.get_db_prep_save(field.pre_save(obj, True), conn) for field in fields]
+
+
+@lru_cache(maxsize=4)
+def _unattributed_statement(
+    alias: str,
+) -> tuple[str, list[Field[Any, Any]], list[Field[Any, Any]], list[Field[Any, Any]]]:
+    """The statement of _record_unattributed and the fields whose values it takes, in order: built once per
+    database (the text is the same on every call, so psycopg prepares it once per connection)."""
+    quote = connections[alias].ops.quote_name
+    signup_fields = _insert_fields(Signup)
+    event_fields = _insert_fields(AuditEvent)
+    delta_fields = _insert_fields(ProgramCounterDelta)
+    pk = quote(Signup._meta.pk.column)
+    object_id = AuditEvent._meta.get_field("object_id")
+    event_places = [f"(SELECT {pk}::text FROM s)" if field is object_id else "%s" for field in event_fields]  # noqa: S608 (a column name)
+
+    def columns(fields: list[Field[Any, Any]]) -> str:
+        return ", ".join(quote(field.column) for field in fields)
+
+    def places(count: int) -> str:
+        return ", ".join(["%s"] * count)
+
+    sql = (
+        f"WITH s AS (INSERT INTO {quote(Signup._meta.db_table)} ({columns(signup_fields)}) "  # noqa: S608 (names from the models)
+        f"VALUES ({places(len(signup_fields))}) RETURNING {pk}), "
+        f"a AS (INSERT INTO {quote(AuditEvent._meta.db_table)} ({columns(event_fields)}) "
+        f"VALUES ({', '.join(event_places)})), "
+        f"d AS (INSERT INTO {quote(ProgramCounterDelta._meta.db_table)} ({columns(delta_fields)}) "
+        f"VALUES ({places(len(delta_fields))})) "
+        f"SELECT {pk} FROM s"
+    )
+    return sql, signup_fields, [field for field in event_fields if field is not object_id], delta_fields
 
 
 def _record_unattributed(signup: Signup, *, actor: Actor, after: dict[str, Any], reason: str, qualified: int) -> None:
@@ -331,29 +362,13 @@ def _record_unattributed(signup: Signup, *, actor: Actor, after: dict[str, Any],
     )
     delta = ProgramCounterDelta(program_id=signup.program_id, signups=1, qualified=qualified)
     conn = connections[DEFAULT_DB_ALIAS]  # one lookup: each attribute read through `connection` costs one
-    signup_columns, signup_values = _insert_values(signup, conn)
-    event_columns, event_values = _insert_values(event, conn)
-    delta_columns, delta_values = _insert_values(delta, conn)
-    quote = conn.ops.quote_name
-    pk = quote(Signup._meta.pk.column)
-    object_id = event_columns.index(quote(AuditEvent._meta.get_field("object_id").column))
-    event_places = ["%s"] * len(event_columns)
-    event_places[object_id] = f"(SELECT {pk}::text FROM s)"  # noqa: S608 (a column name)
-    del event_values[object_id]
-
-    def places(count: int) -> str:
-        return ", ".join(["%s"] * count)
-
-    sql = (
-        f"WITH s AS (INSERT INTO {quote(Signup._meta.db_table)} ({', '.join(signup_columns)}) "  # noqa: S608 (names from the models)
-        f"VALUES ({places(len(signup_columns))}) RETURNING {pk}), "
-        f"a AS (INSERT INTO {quote(AuditEvent._meta.db_table)} ({', '.join(event_columns)}) "
-        f"VALUES ({', '.join(event_places)})), "
-        f"d AS (INSERT INTO {quote(ProgramCounterDelta._meta.db_table)} ({', '.join(delta_columns)}) "
-        f"VALUES ({places(len(delta_columns))})) "
-        f"SELECT {pk} FROM s"
-    )
-    row = db.fetch_one(sql, [*signup_values, *event_values, *delta_values])
+    sql, signup_fields, event_fields, delta_fields = _unattributed_statement(conn.alias)
+    values = [
+        *_insert_values(signup, signup_fields, conn),
+        *_insert_values(event, event_fields, conn),
+        *_insert_values(delta, delta_fields, conn),
+    ]
+    row = db.fetch_one(sql, values)
     assert row is not None
     signup.pk = row[0]
     signup._state.adding = False

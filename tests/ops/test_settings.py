@@ -133,6 +133,10 @@ def test_a_malformed_sentry_setting_stops_the_process(name, value):
         ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,the office"),
         ("LOG_FORMAT", "xml"),
         ("LOG_LEVEL", "loud"),
+        # Rates the API's window counters cannot read would be a 500 on every call instead.
+        ("THROTTLE_SIGNUPS_KEY", "6000/5m"),
+        ("THROTTLE_API_KEY", "lots"),
+        ("RATE_LIMIT_API_KEY_FAILURES", "20/fortnight"),
     ],
 )
 def test_a_malformed_operations_setting_stops_the_process(name, value):
