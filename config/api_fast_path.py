@@ -54,8 +54,8 @@ from config.parsers import JSONParser
 from core import policies
 
 API_PREFIX = "/api/"
-# What DRF renders as JSON whatever else the client would take: anything else is negotiated by DRF.
-_ACCEPTED = frozenset({"", "*/*", "application/json", "application/*"})
+# The types of an Accept header DRF answers with its JSON renderer (config.settings: the only one).
+_ACCEPTED = frozenset({"*/*", "application/json", "application/*"})
 # How the paths of the fast routes end: anything else is not looked up at all.
 _ROUTE_ENDINGS = ("/signups",)
 
@@ -120,8 +120,8 @@ def prepare(request: HttpRequest) -> FastCall | None:
     if request.method != "POST" or not request.path_info.startswith(API_PREFIX) or not settings.API_FAST_PATH:
         return None
     meta = request.META
-    if meta.get("QUERY_STRING") or meta.get("HTTP_ACCEPT", "").strip() not in _ACCEPTED:
-        return None  # ?format=, an indent or a type to negotiate: DRF's business
+    if meta.get("QUERY_STRING") or not _json_accepted(meta.get("HTTP_ACCEPT", "")):
+        return None  # ?format=, an indent, a weight or a type to negotiate: DRF's business
     if settings.SECURE_SSL_REDIRECT and not request.is_secure():
         return None
     if settings.PREPEND_WWW or settings.DISALLOWED_USER_AGENTS:
@@ -151,6 +151,23 @@ def prepare(request: HttpRequest) -> FastCall | None:
     except ValidationError:
         return None
     return FastCall(route=route, match=match, key=key, data=validated)
+
+
+@lru_cache(maxsize=256)
+def _json_accepted(accept: str) -> bool:
+    """True when DRF, whose only renderer is JSON, would answer this Accept header with plain JSON: no header,
+    or one of the types it names is JSON or a wildcard, and none of those carries a parameter (an indent,
+    a weight) that DRF would weigh."""
+    if not accept.strip():
+        return True
+    matched = False
+    for item in accept.split(","):
+        media_type, _, parameters = item.partition(";")
+        if media_type.strip().lower() in _ACCEPTED:
+            if parameters.strip():
+                return False
+            matched = True
+    return matched
 
 
 @lru_cache(maxsize=512)

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +20,7 @@ from ambassadors.auth import (
     ScopedKeyThrottle,
     request_api_key,
     require,
-    throttles_allow,
+    throttles_check,
 )
 from ambassadors.models import Program
 from ambassadors.selectors import program_by_slug
@@ -145,10 +145,7 @@ def signup_fast(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         api_key_touch(key=key)
         as_key_request(request, key)
-        throttles = [throttle() for throttle in SignupsApi.throttle_classes]
-        if not throttles_allow(throttles, request, SignupsApi):  # type: ignore[arg-type]  # WindowRateThrottles
-            waits = [wait for throttle in throttles if (wait := throttle.wait()) is not None]
-            raise exceptions.Throttled(wait=max(waits, default=None))
+        throttles_check([throttle() for throttle in SignupsApi.throttle_classes], request, SignupsApi)
         signup, created = _signup_record(call.data, program=key.program, actor=Actor.for_api_key(key))
     except Exception as exc:
         return error_response(exc, request, allow)

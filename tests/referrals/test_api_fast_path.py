@@ -124,7 +124,13 @@ SCENARIO = [
     ("unknown code", {"email": "max@example.org", "referral_code": "NOSUCHCODE"}),
     ("external id taken", {"email": "eva@example.org", "external_id": "crm-1"}),
     ("price news", {"email": "ida@example.org", "wants_price_news": True}),
+    ("in French", {"email": "ida@example.org", "external_id": "crm-1"}),
 ]
+# What some clients send with every call (axios, browsers), answered with JSON on both paths.
+HEADERS = {
+    "in French": {"HTTP_ACCEPT_LANGUAGE": "fr", "HTTP_ACCEPT": "application/json, text/plain, */*"},
+    "price news": {"HTTP_ACCEPT": "text/html, application/json"},
+}
 
 
 def test_the_fast_path_answers_what_the_full_stack_answers(program, twin, full_stack, settings):
@@ -132,10 +138,11 @@ def test_the_fast_path_answers_what_the_full_stack_answers(program, twin, full_s
     ana, twin_ana = enroll(program, "ana@example.com"), enroll(twin, "ana@example.com")
     codes = {ana.code: "<code>", twin_ana.code: "<code>"}
     for name, data in SCENARIO:
+        headers = HEADERS.get(name, {})
         settings.API_FAST_PATH = True
-        fast = post(program, fast_key, {k: ana.code if v == "<code>" else v for k, v in data.items()})
+        fast = post(program, fast_key, {k: ana.code if v == "<code>" else v for k, v in data.items()}, **headers)
         settings.API_FAST_PATH = False
-        full = post(twin, full_key, {k: twin_ana.code if v == "<code>" else v for k, v in data.items()})
+        full = post(twin, full_key, {k: twin_ana.code if v == "<code>" else v for k, v in data.items()}, **headers)
         assert fast.status < 500, (name, fast.body)
         left, right = same_answer(fast, full, codes=codes)
         assert left == right, name
@@ -169,6 +176,7 @@ def rows(program: Any, ambassador: Any) -> list[dict[str, Any]]:
         ("a query string", {"email": "a@example.org"}, {"QUERY_STRING": "format=json"}),
         ("HTML asked", {"email": "a@example.org"}, {"HTTP_ACCEPT": "text/html"}),
         ("indented JSON asked", {"email": "a@example.org"}, {"HTTP_ACCEPT": "application/json; indent=4"}),
+        ("JSON refused", {"email": "a@example.org"}, {"HTTP_ACCEPT": "text/html, application/json;q=0"}),
         ("a form", "email=a%40example.org", {"content_type": "application/x-www-form-urlencoded"}),
         ("latin-1", {"email": "a@example.org"}, {"content_type": "application/json; charset=latin-1"}),
         ("too large", {"email": "a@example.org", "external_id": "x" * 2048}, {}),
