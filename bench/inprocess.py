@@ -1,4 +1,6 @@
-"""Where a redirect's time goes: `GET /r/<code>` called in-process, no HTTP server, beside the baseline.
+"""Where a redirect's time goes: `GET /r/<code>` called in-process, no HTTP server, beside the baseline;
+and what the signup API's fast path saves: `POST /api/v1/programs/<slug>/signups` on it and through the
+full stack (API_FAST_PATH off), alternately, in the same process.
 
 Both WSGI applications (`config.wsgi:application` and `bench/baseline_wsgi.py`) are called directly
 with the same request, one after the other, against a fresh parrain_bench_inprocess database on
@@ -76,6 +78,45 @@ def caller(application: Callable[..., Any], path: str) -> Callable[[], str]:
     return call
 
 
+def signup_caller(application: Callable[..., Any], path: str, key: str) -> Callable[[], str]:
+    """One POST of a new subscriber to `path` with the key, as gunicorn would make it; returns the status line."""
+    answer: list[str] = []
+    sent = [0]
+    run = f"{time.time_ns():x}"
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer.append(status)
+
+    def call() -> str:
+        answer.clear()
+        sent[0] += 1
+        body = f'{{"email": "inprocess-{run}-{sent[0]}@example.com"}}'.encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Bearer {key}",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+        }
+        result = application(environ, start_response)
+        for _chunk in result:
+            pass
+        if hasattr(result, "close"):
+            result.close()
+        return answer[0]
+
+    return call
+
+
 def backend_cpu_s(pid: int) -> float | None:
     """utime + stime of a local PostgreSQL backend, or None when /proc does not show it."""
     try:
@@ -85,11 +126,13 @@ def backend_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(call: Callable[[], str], backend_pid: Callable[[], int], args: argparse.Namespace) -> dict[str, float]:
+def measure(
+    call: Callable[[], str], backend_pid: Callable[[], int], args: argparse.Namespace, expected: str = "302"
+) -> dict[str, float]:
     for _ in range(200):  # warm-up: imports, prepared statements, caches
         status = call()
-    if not status.startswith("302"):
-        raise SystemExit(f"expected a 302, got {status!r}")
+    if not status.startswith(expected):
+        raise SystemExit(f"expected a {expected}, got {status!r}")
     best: dict[str, float] = {}
     for _ in range(args.repeats):
         pid = backend_pid()
@@ -155,7 +198,42 @@ def main() -> int:
         f"Parrain / baseline: {parrain['wall'] / bare['wall']:.2f}x the wall time, "
         f"{parrain['cpu'] / bare['cpu']:.2f}x the CPU time in the application"
     )
+    signups(application, fixture, args, env)
     return 0
+
+
+def signups(application: Callable[..., Any], fixture: dict[str, Any], args: argparse.Namespace, env: Any) -> None:
+    """The signup API's fast path beside the full stack, same process, same key, batches alternating."""
+    from django.conf import settings
+    from django.db import connection
+
+    from ambassadors.models import Program
+    from bench.common import celery_purge
+
+    slug = Program.objects.get(pk=fixture["program_id"]).slug
+    call = signup_caller(application, f"/api/v1/programs/{slug}/signups", fixture["key"])
+    # The key's own rate limits are an operator's setting; what is measured here is the path.
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    for scope in ("api_key", "signups_key", "signups_ip"):
+        rates[scope] = "1000000/minute"
+    results: dict[str, dict[str, float]] = {}
+    for _ in range(2):  # alternate: each path twice, the best batch of each kept
+        for name, fast in (("fast path", True), ("full stack", False)):
+            settings.API_FAST_PATH = fast
+            batch = measure(call, lambda: connection.connection.info.backend_pid, args, expected="201")
+            if name not in results or batch["wall"] < results[name]["wall"]:
+                results[name] = batch
+    settings.API_FAST_PATH = True
+    celery_purge(env)  # the recalculations the signups published: no worker runs here
+    rows = [
+        [name, f"{r['wall']:.0f} us", f"{r['cpu']:.0f} us", f"{r['pg']:.0f} us" if "pg" in r else "n/a"]
+        for name, r in results.items()
+    ]
+    say()
+    say(table(rows, ["per signup (POST .../signups)", "wall", "CPU (this process)", "CPU (PostgreSQL backend)"]))
+    say()
+    fast, full = results["fast path"], results["full stack"]
+    say(f"fast path / full stack: {fast['cpu'] / full['cpu']:.2f}x the CPU time in the application")
 
 
 if __name__ == "__main__":
