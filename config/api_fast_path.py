@@ -153,7 +153,6 @@ def prepare(request: HttpRequest) -> FastCall | None:
     return FastCall(route=route, match=match, key=key, data=validated)
 
 
-@lru_cache(maxsize=256)
 def _json_accepted(accept: str) -> bool:
     """True when DRF, whose only renderer is JSON, would answer this Accept header with plain JSON: no header,
     or one of the types it names is JSON or a wildcard, and none of those carries a parameter (an indent,
