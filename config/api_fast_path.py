@@ -1,14 +1,15 @@
-"""The API's busiest call, `POST /api/v1/programs/<slug>/signups` with a bearer key, answered without DRF
-and without the middlewares only pages need.
+"""The API's busiest calls, `POST /api/v1/programs/<slug>/signups` and `.../conversions` with a bearer key,
+answered without DRF and without the middlewares only pages need.
 
-During a launch a business's backend sends every new subscriber here. Through the full stack, the
-middlewares of pages (sessions, CSRF, users, messages, static files, allauth) and DRF's own layers
-(request wrapping, negotiation, authentication, permission, a serializer deep-copied per request) cost
-about as much as recording the signup itself (bench/signups.py). So the production WSGI handler
-(config.wsgi) sends such a call down a short path, in two steps:
+During a launch a business's backend sends every new subscriber to the first, and its shop every purchase
+to the second. Through the full stack, the middlewares of pages (sessions, CSRF, users, messages, static
+files, allauth) and DRF's own layers (request wrapping, negotiation, authentication, permission, a
+serializer deep-copied per request) cost about as much as recording the signup itself (bench/signups.py,
+bench/inprocess.py). So the production WSGI handler (config.wsgi) sends such a call down a short path, in
+two steps:
 
 1. `prepare` looks, writing nothing, at everything that could make the answer anything other than a
-   recorded signup: the method, the URL as the URLconf resolves it, the host, HTTPS, the content type and
+   recorded signup or purchase: the method, the URL as the URLconf resolves it, the host, HTTPS, the content type and
    the Accept header, the key (known, not revoked, of this program, with the scope, its address not
    locked out for bad keys), and the JSON body against the view's own InputSerializer. Anything unusual
    returns None, and the full stack answers it exactly as it always has (400 with field messages, 401,
@@ -18,9 +19,9 @@ about as much as recording the signup itself (bench/signups.py). So the producti
    API_FAST_PATH_SKIPPED_MIDDLEWARE. Metrics, the request id and the log lines, security headers and the
    language stay; the middlewares of API_FAST_PATH_CONSTANT_HEADER_MIDDLEWARE add headers that are the same
    on every answer of the API, so those are computed once, by the middlewares themselves (not in DEBUG).
-   Its view (`referrals.api.signup_fast`) counts the view's throttles, records the signup
-   with the same service, and answers what SignupsApi answers, errors rendered by the API's exception
-   handler. tests/referrals/test_api_fast_path.py holds both paths to the same answers, headers and rows.
+   Its views (`referrals.api.signup_fast`, `conversion_fast`) count the DRF view's throttles, record with
+   the same service, and answer what the DRF view answers, errors rendered by the API's exception handler.
+   tests/referrals/test_api_fast_path.py holds both paths to the same answers, headers and rows.
 
 API_FAST_PATH=false sends every call through the full stack.
 """
@@ -46,9 +47,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer, ValidationError
 
-from ambassadors.auth import api_key_with_program, key_failures_wait
+from ambassadors.auth import api_key_with_program, key_failures_wait, throttles_check
 from ambassadors.models import ApiKey
-from ambassadors.services import api_key_hash
+from ambassadors.services import api_key_hash, api_key_touch
 from config.exceptions import exception_handler
 from config.parsers import JSONParser
 from core import policies
@@ -57,7 +58,7 @@ API_PREFIX = "/api/"
 # The types of an Accept header DRF answers with its JSON renderer (config.settings: the only one).
 _ACCEPTED = frozenset({"*/*", "application/json", "application/*"})
 # How the paths of the fast routes end: anything else is not looked up at all.
-_ROUTE_ENDINGS = ("/signups",)
+_ROUTE_ENDINGS = ("/signups", "/conversions")
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,12 @@ class FastRoute:
 @cache
 def routes() -> dict[str, FastRoute]:
     """URL name -> route. Imported late: the views import models, ready only after django.setup()."""
-    from referrals.api import SignupsApi, signup_fast
+    from referrals.api import ConversionsApi, SignupsApi, conversion_fast, signup_fast
 
-    return {"api-signups": FastRoute(api=SignupsApi, policy=policies.may_track, view=signup_fast)}
+    return {
+        "api-signups": FastRoute(api=SignupsApi, policy=policies.may_track, view=signup_fast),
+        "api-conversions": FastRoute(api=ConversionsApi, policy=policies.may_track, view=conversion_fast),
+    }
 
 
 @cache
@@ -221,11 +225,17 @@ def fast_call(request: HttpRequest) -> FastCall:
     return call
 
 
-def as_key_request(request: HttpRequest, key: ApiKey) -> HttpRequest:
-    """The request as the API's throttles, policies and Actor.for_request read a key's call."""
-    request.auth = key  # type: ignore[attr-defined]
+def key_call(request: HttpRequest) -> FastCall:
+    """Begin a fast view as DRF begins the view: the key's use recorded, the request made to read as a key's
+    call (the throttles, policies and Actor.for_request read it so), the view's throttles counted
+    (Throttled when one refuses). Returns the call `prepare` found."""
+    call = fast_call(request)
+    api_key_touch(key=call.key)
+    request.auth = call.key  # type: ignore[attr-defined]
     request.user = AnonymousUser()
-    return request
+    api = call.route.api
+    throttles_check([throttle() for throttle in api.throttle_classes], request, api)  # type: ignore[arg-type]
+    return call
 
 
 def json_response(data: Any, *, status: int, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -323,9 +333,9 @@ __all__ = [
     "ConstantHeaders",
     "FastApiHandler",
     "FastCall",
-    "as_key_request",
     "error_response",
     "fast_call",
     "json_response",
+    "key_call",
     "prepare",
 ]

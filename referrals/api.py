@@ -20,13 +20,11 @@ from ambassadors.auth import (
     ScopedKeyThrottle,
     request_api_key,
     require,
-    throttles_check,
 )
 from ambassadors.models import Program
 from ambassadors.selectors import program_by_slug
-from ambassadors.services import api_key_touch
 from config.api import json_object
-from config.api_fast_path import as_key_request, error_response, fast_call, json_response
+from config.api_fast_path import error_response, fast_call, json_response, key_call
 from config.filters import ListApi
 from config.schema import access
 from core import policies
@@ -139,14 +137,10 @@ def _signup_record(data: dict[str, Any], *, program: Program, actor: Actor) -> t
 def signup_fast(request: HttpRequest, slug: str) -> HttpResponse:
     """SignupsApi.post for an ordinary call of a `track` key, which config.api_fast_path has already checked
     (URL, key, program, scope, body): the view's throttles, then the same service and the same answer."""
-    call = fast_call(request)
-    key = call.key
-    allow = call.route.allow_header
+    allow = fast_call(request).route.allow_header
     try:
-        api_key_touch(key=key)
-        as_key_request(request, key)
-        throttles_check([throttle() for throttle in SignupsApi.throttle_classes], request, SignupsApi)
-        signup, created = _signup_record(call.data, program=key.program, actor=Actor.for_api_key(key))
+        call = key_call(request)
+        signup, created = _signup_record(call.data, program=call.key.program, actor=Actor.for_api_key(call.key))
     except Exception as exc:
         return error_response(exc, request, allow)
     return json_response(
@@ -283,21 +277,42 @@ class ConversionsApi(CountedThrottles, APIView):
         program = program_by_slug(slug)
         require(policies.may_track(policies.Principal.from_request(request), program))
         data = _validated(self.InputSerializer, request)
-        conversion, created = conversion_record(
-            program=program,
-            actor=Actor.for_request(request),
-            external_id=data["external_id"],
-            email=data.get("email"),
-            referee_external_id=data.get("referee_external_id"),
-            amount=data["amount"],
-            currency=data["currency"],
-            occurred_at=data.get("occurred_at"),
-        )
-        conversion = conversion_for(program, conversion.external_id) or conversion
+        conversion, created = _conversion_record(data, program=program, actor=Actor.for_request(request))
         return Response(
             ConversionOutput(conversion).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+def _conversion_record(data: dict[str, Any], *, program: Program, actor: Actor) -> tuple[Conversion, bool]:
+    """Record the validated input of ConversionsApi.InputSerializer (both paths of POST .../conversions);
+    the conversion as ConversionOutput reads it (its signup and ambassador loaded)."""
+    conversion, created = conversion_record(
+        program=program,
+        actor=actor,
+        external_id=data["external_id"],
+        email=data.get("email"),
+        referee_external_id=data.get("referee_external_id"),
+        amount=data["amount"],
+        currency=data["currency"],
+        occurred_at=data.get("occurred_at"),
+    )
+    return conversion_for(program, conversion.external_id) or conversion, created
+
+
+def conversion_fast(request: HttpRequest, slug: str) -> HttpResponse:
+    """ConversionsApi.post for an ordinary call of a `track` key, which config.api_fast_path has already
+    checked (URL, key, program, scope, body): the view's throttles, then the same service and answer."""
+    allow = fast_call(request).route.allow_header
+    try:
+        call = key_call(request)
+        conversion, created = _conversion_record(call.data, program=call.key.program, actor=Actor.for_api_key(call.key))
+        output = ConversionOutput(conversion).data
+    except Exception as exc:
+        return error_response(exc, request, allow)
+    return json_response(
+        output, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK, headers={"Allow": allow}
+    )
 
 
 class ConversionRefundApi(APIView):
