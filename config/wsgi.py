@@ -7,8 +7,8 @@ Everything else, including unknown links (friendly 404 page), HEAD requests, pla
 SECURE_SSL_REDIRECT is on and hosts outside ALLOWED_HOSTS, goes through the full Django stack. A failure
 on the fast path gets Django's own handling all the same: logged, signalled, answered by handler500.
 
-An API key's ordinary POST of a signup takes a fast path of its own, with most of the middleware stack
-but without DRF and the page-only middlewares: config/api_fast_path.py.
+An API key's ordinary POST of a signup or a conversion takes a fast path of its own, with most of the
+middleware stack but without DRF and the page-only middlewares: config/api_fast_path.py.
 """
 
 from __future__ import annotations
