@@ -597,8 +597,8 @@ MIDDLEWARE.insert(0, "config.metrics_middleware.PrometheusBeforeMiddleware")
 MIDDLEWARE.append("config.metrics_middleware.PrometheusAfterMiddleware")
 # A key's POST of a signup or a conversion, the API's busiest calls, skips DRF and these middlewares when
 # it is an ordinary one (config/api_fast_path.py); anything else goes through the whole stack. false turns
-# it off. Skipped: those of pages, and those whose checks the fast path has made already (the URL, the body's size, the host)
-# or whose work it does itself (Content-Length, Retry-After).
+# it off. Skipped: those of pages, and those whose checks the fast path has made already (the URL, the
+# body's size, the host) or whose work it does itself (Content-Length, Retry-After).
 API_FAST_PATH = env_bool("API_FAST_PATH", True)
 API_FAST_PATH_SKIPPED_MIDDLEWARE = [
     "config.middleware.ControlCharactersMiddleware",
