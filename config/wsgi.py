@@ -5,7 +5,8 @@ session, user, CSRF, messages or template, so the handler answers a live link st
 skipping URL resolution and the middleware stack (about a third of the time of a redirect, see bench/).
 Everything else, including unknown links (friendly 404 page), HEAD requests, plain HTTP when
 SECURE_SSL_REDIRECT is on and hosts outside ALLOWED_HOSTS, goes through the full Django stack. A failure
-on the fast path gets Django's own handling all the same: logged, signalled, answered by handler500.
+on the fast path gets Django's own handling all the same: logged, signalled, answered by handler500. Its
+answers are counted in django-prometheus's request metrics all the same, under the view's URL name.
 
 An API key's ordinary POST of a signup or a conversion takes a fast path of its own, with most of the
 middleware stack but without DRF and the page-only middlewares: config/api_fast_path.py.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import django
 from django.conf import settings
@@ -22,9 +24,11 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpResponse, HttpResponseBase
+from django_prometheus.middleware import Metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 logger = logging.getLogger("parrain.wsgi")
+REDIRECT_VIEW = "referral-redirect"  # the URL name of /r/<code>, as the metrics label the full stack's answers
 
 
 class ParrainWSGIHandler(WSGIHandler):
@@ -46,6 +50,7 @@ class ParrainWSGIHandler(WSGIHandler):
         if call is not None:
             request.parrain_fast_call = call  # type: ignore[attr-defined]
             return self._api_fast_path.get_response(request)
+        started = time.perf_counter()
         try:
             response = self._referral_fast_path(request)
         except Exception as exc:
@@ -56,8 +61,25 @@ class ParrainWSGIHandler(WSGIHandler):
         if response is None:
             return super().get_response(request)
         self._security_headers(request, response)
+        self._count(request, response, started)
         response._resource_closers.append(request.close)
         return response
+
+    @staticmethod
+    def _count(request: WSGIRequest, response: HttpResponseBase, started: float) -> None:
+        """What django-prometheus's middlewares count of a request, for an answer of the fast path (which they
+        do not see), under the redirect's URL name: its requests, its answers by status, its latency."""
+        metrics = Metrics.get_instance()
+        method = request.method or ""
+        metrics.requests_total.inc()
+        metrics.responses_total.inc()
+        transport = "https" if request.is_secure() else "http"
+        metrics.requests_by_view_transport_method.labels(view=REDIRECT_VIEW, transport=transport, method=method).inc()
+        status = str(response.status_code)
+        metrics.responses_by_status_view_method.labels(status=status, view=REDIRECT_VIEW, method=method).inc()
+        metrics.requests_latency_by_view_method.labels(view=REDIRECT_VIEW, method=method).observe(
+            time.perf_counter() - started
+        )
 
     @staticmethod
     def _referral_fast_path(request: WSGIRequest) -> HttpResponse | None:

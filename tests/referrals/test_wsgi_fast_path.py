@@ -156,3 +156,23 @@ def test_control_characters_in_to_still_land_on_the_destination(ambassador):
 
     assert status == 302
     assert headers["location"][0].startswith("https://shop.example.com/welcome?")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_fast_paths_redirects_are_in_the_request_metrics_under_the_views_name(ambassador):
+    from prometheus_client import REGISTRY
+
+    labels = {"view": "referral-redirect", "method": "GET"}
+
+    def sample(name: str, **extra: str) -> float:
+        return REGISTRY.get_sample_value(name, {**labels, **extra}) or 0.0
+
+    requests = ("django_http_requests_total_by_view_transport_method_total", {"transport": "http"})
+    answers = ("django_http_responses_total_by_status_view_method_total", {"status": "302"})
+    latency = ("django_http_requests_latency_seconds_by_view_method_count", {})
+    before = [sample(name, **extra) for name, extra in (requests, answers, latency)]
+
+    status, _, _ = call(f"/r/{ambassador.code}")
+
+    assert status == 302
+    assert [sample(name, **extra) for name, extra in (requests, answers, latency)] == [n + 1 for n in before]
