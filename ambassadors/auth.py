@@ -49,8 +49,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             _key_failed(request, "The API key is not valid.")
-        key = api_key_with_program(api_key_hash(raw))
-        if key is None or key.revoked_at is not None:
+        key = live_key(raw)
+        if key is None:
             _key_failed(request, "The API key is not valid or was revoked.")
         api_key_touch(key=key)
         return AnonymousUser(), key
@@ -94,6 +94,13 @@ def _key_lookup() -> tuple[str, _Converters, int]:
         )
         _KEY_LOOKUP = (sql, key_converters + program_converters, len(key_columns))
     return _KEY_LOOKUP
+
+
+def live_key(raw: str) -> ApiKey | None:
+    """The key a client sent, its program loaded, unless it is unknown or revoked: what every API call
+    accepts (DRF's authentication here, and config.api_fast_path)."""
+    key = api_key_with_program(api_key_hash(raw))
+    return key if key is not None and key.revoked_at is None else None
 
 
 def api_key_with_program(key_hash: str) -> ApiKey | None:
@@ -334,6 +341,7 @@ __all__ = [
     "CountedThrottles",
     "KeyOrAuthenticated",
     "key_failures_wait",
+    "live_key",
     "ScopedIpThrottle",
     "ScopedKeyThrottle",
     "request_api_key",

@@ -45,74 +45,58 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def caller(application: Callable[..., Any], path: str) -> Callable[[], str]:
-    """One GET of `path` through `application`, as gunicorn would make it; returns the status line."""
+def _wsgi_call(application: Callable[..., Any], environ: dict[str, Any]) -> str:
+    """One request through `application`, as gunicorn would make it; returns the status line."""
     answer: list[str] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         answer.append(status)
 
-    def call() -> str:
-        answer.clear()
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path,
+    result = application(
+        {
             "QUERY_STRING": "",
             "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": "8000",
             "HTTP_HOST": "127.0.0.1",
             "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_USER_AGENT": BROWSER,
             "SERVER_PROTOCOL": "HTTP/1.1",
             "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(b""),
             "wsgi.errors": sys.stderr,
-        }
-        result = application(environ, start_response)
-        for _chunk in result:
-            pass
-        if hasattr(result, "close"):
-            result.close()
-        return answer[0]
+            **environ,
+        },
+        start_response,
+    )
+    for _chunk in result:
+        pass
+    if hasattr(result, "close"):
+        result.close()
+    return answer[0]
 
-    return call
+
+def caller(application: Callable[..., Any], path: str) -> Callable[[], str]:
+    """One GET of `path` through `application`, as a browser following a shared link."""
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "HTTP_USER_AGENT": BROWSER}
+    return lambda: _wsgi_call(application, environ)
 
 
 def signup_caller(application: Callable[..., Any], path: str, key: str) -> Callable[[], str]:
-    """One POST of a new subscriber to `path` with the key, as gunicorn would make it; returns the status line."""
-    answer: list[str] = []
+    """One POST of a new subscriber to `path` with the key, as an integration sends it."""
     sent = [0]
     run = f"{time.time_ns():x}"
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        answer.append(status)
-
     def call() -> str:
-        answer.clear()
         sent[0] += 1
         body = f'{{"email": "inprocess-{run}-{sent[0]}@example.com"}}'.encode()
         environ = {
             "REQUEST_METHOD": "POST",
             "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "HTTP_HOST": "127.0.0.1",
-            "REMOTE_ADDR": "127.0.0.1",
             "HTTP_AUTHORIZATION": f"Bearer {key}",
             "CONTENT_TYPE": "application/json",
             "CONTENT_LENGTH": str(len(body)),
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
         }
-        result = application(environ, start_response)
-        for _chunk in result:
-            pass
-        if hasattr(result, "close"):
-            result.close()
-        return answer[0]
+        return _wsgi_call(application, environ)
 
     return call
 

@@ -73,18 +73,29 @@ def post(program: Any, key: str | None, data: Any, **extra: Any) -> Answer:
     return call(f"/api/v1/programs/{program.slug}/signups", body, **extra)
 
 
-@pytest.fixture
-def full_stack(monkeypatch) -> list[str]:
-    """The slugs of the calls DRF's SignupsApi dispatched (the full stack): empty when the fast path answered."""
+def dispatched(monkeypatch: Any, api: Any) -> list[str]:
+    """The slugs of the calls DRF's `api` view dispatched (the full stack): empty when the fast path answered."""
     calls: list[str] = []
-    original = SignupsApi.dispatch
+    original = api.dispatch
 
     def spy(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs.get("slug", ""))
         return original(self, request, *args, **kwargs)
 
-    monkeypatch.setattr(SignupsApi, "dispatch", spy)
+    monkeypatch.setattr(api, "dispatch", spy)
     return calls
+
+
+@pytest.fixture
+def full_stack(monkeypatch) -> list[str]:
+    return dispatched(monkeypatch, SignupsApi)
+
+
+@pytest.fixture
+def full_stack_conversions(monkeypatch) -> list[str]:
+    from referrals.api import ConversionsApi
+
+    return dispatched(monkeypatch, ConversionsApi)
 
 
 @pytest.fixture
@@ -205,22 +216,6 @@ def test_conversions_get_the_same_answers_and_rows_both_ways(program, twin, full
         sorted(Conversion.objects.filter(signup__program=target).values_list(*fields)) for target in (program, twin)
     ]
     assert recorded[0] == recorded[1] and len(recorded[0]) == 3
-
-
-@pytest.fixture
-def full_stack_conversions(monkeypatch) -> list[str]:
-    """The slugs of the calls DRF's ConversionsApi dispatched."""
-    from referrals.api import ConversionsApi
-
-    calls: list[str] = []
-    original = ConversionsApi.dispatch
-
-    def spy(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs.get("slug", ""))
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(ConversionsApi, "dispatch", spy)
-    return calls
 
 
 def rows(program: Any, ambassador: Any) -> list[dict[str, Any]]:
