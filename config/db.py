@@ -53,6 +53,11 @@ def is_postgresql() -> bool:
     return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
+def in_transaction() -> bool:
+    """Whether a statement sent now runs inside a transaction opened by the caller (not autocommit)."""
+    return connections[DEFAULT_DB_ALIAS].in_atomic_block
+
+
 def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     """The first row of a statement safe to repeat (a read, or an idempotent write), retried once if the
     connection turns out to be dead."""

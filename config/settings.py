@@ -542,6 +542,12 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # The redirect never refuses a visitor: past this many clicks per minute from one IP on one link, the
 # click is still recorded and redirected, but flagged `flood`, and credits nobody. 0 turns the count off.
 CLICK_FLOOD_PER_MINUTE = env_int("CLICK_FLOOD_PER_MINUTE", 30)
+# PostgreSQL: a click's INSERT commits without waiting for its WAL to reach the disk (synchronous_commit off
+# for that one transaction, which the redirect's statement sets itself). The click is committed and visible
+# before the 302 leaves, so a web process that dies loses nothing; a crash of PostgreSQL itself (or of its
+# machine) can lose the clicks of its last fraction of a second (3 x wal_writer_delay, 0.6 s by default).
+# Signups, conversions and rewards always wait for the disk. false: every click waits for the disk too.
+CLICK_ASYNC_COMMIT = env_bool("CLICK_ASYNC_COMMIT", True)
 # PostgreSQL: the click table is partitioned by month; the partitions of this many months ahead are made in
 # advance (beat, daily; `manage.py ensure_click_partitions`; every migrate). See referrals/services/partitions.py.
 CLICK_PARTITIONS_AHEAD = env_int("CLICK_PARTITIONS_AHEAD", 3)

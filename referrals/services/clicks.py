@@ -89,7 +89,7 @@ _CLICK_FLAG_FIELDS = ("flood",)
 
 
 @cache
-def _click_sql(flood: bool = False) -> tuple[str, str]:
+def _click_sql(flood: bool = False, async_commit: bool = False) -> tuple[str, str]:
     """(the INSERT of a click, the link's lookup and that INSERT in one statement for PostgreSQL).
 
     Hand-written rather than Click.objects.create(), which would build the INSERT anew on every
@@ -107,11 +107,16 @@ def _click_sql(flood: bool = False) -> tuple[str, str]:
     # finds, and for none when the link leads nowhere. The click id is chosen before the statement, so
     # ON CONFLICT makes a retry after a dropped connection harmless (db.fetch_one retries once); without a
     # target, since the key of the partitioned click table is (id, created_at), both chosen before the statement.
+    # CLICK_ASYNC_COMMIT: PostgreSQL decides how a transaction commits from synchronous_commit as it stands
+    # at the commit, so setting it for this statement's own transaction (set_config's `true`: it goes back
+    # when the transaction ends) makes this click's commit asynchronous, and no other. Run for the row
+    # found: a link that leads nowhere writes nothing, and has nothing to commit.
+    commit = ", set_config('synchronous_commit', 'off', true)" if async_commit else ""
     resolve_and_insert = (
         f"WITH target AS ({LINK_RESOLVE_SQL}), "  # noqa: S608 (fixed strings)
         f"recorded AS (INSERT INTO {table} ({names}) SELECT {own}, {', '.join(_CLICK_LINK_FIELDS)} FROM target "
         "ON CONFLICT DO NOTHING) "
-        "SELECT * FROM target"
+        f"SELECT *{commit} FROM target"
     )
     return insert, resolve_and_insert
 
@@ -145,7 +150,10 @@ def click_record(
         (urlsplit(referer).hostname or "")[:255] if referer else "",
         is_bot,
     )
-    insert, resolve_and_insert = _click_sql(flood)
+    # Asynchronous only when the statement is its own transaction: inside a caller's, the setting would
+    # decide how the caller's writes commit too.
+    async_commit = settings.CLICK_ASYNC_COMMIT and not db.in_transaction()
+    insert, resolve_and_insert = _click_sql(flood, async_commit)
     if db.is_postgresql():
         # One round trip instead of two: every shared link lands here (bench/redirect.py).
         row = db.fetch_one(resolve_and_insert, (*params, *own))

@@ -56,6 +56,67 @@ def test_the_statement_run_twice_records_the_click_once(ambassador):
     assert Click.objects.filter(ambassador=ambassador).count() == 1
 
 
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+class Sent:
+    """The statements this connection sends, as written."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.statements.append(sql)
+        return execute(sql, params, many, context)
+
+
+ASYNC = "set_config('synchronous_commit', 'off', true)"
+
+
+def redirect_statements(code: str) -> list[str]:
+    """A browser's GET /r/<code> (a 302), and the statements it sent."""
+    sent = Sent()
+    with connection.execute_wrapper(sent):
+        assert browser().get(f"/r/{code}").status_code == 302
+    return sent.statements
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("async_commit", [True, False])
+def test_a_click_is_committed_before_its_answer_waiting_for_the_disk_or_not(ambassador, settings, async_commit):
+    settings.CLICK_ASYNC_COMMIT = async_commit
+    statements = redirect_statements(ambassador.code)
+
+    assert len(statements) == 1
+    assert (ASYNC in statements[0]) is async_commit
+    # Committed before the answer: another connection sees the click.
+    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as other:
+        clicks = other.execute("SELECT count(*) FROM referrals_click WHERE ambassador_id = %s", (ambassador.pk,))
+        assert clicks.fetchone()[0] == 1
+    # The setting lasted the click's own transaction: what this connection sends next (a signup, say)
+    # waits for the disk again.
+    assert synchronous_commit() == "on"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_click_recorded_inside_a_callers_transaction_commits_as_the_caller_does(ambassador, settings):
+    settings.CLICK_ASYNC_COMMIT = True
+    sent = Sent()
+    with connection.execute_wrapper(sent):  # the test's own transaction is open around it
+        recorded = services.click_record(
+            code=ambassador.code, ip="192.0.2.1", user_agent="Mozilla/5.0 Firefox/128.0", referer="", visitor_id="v"
+        )
+
+    assert recorded is not None
+    assert not any(ASYNC in sql for sql in sent.statements)
+    assert synchronous_commit() == "on"
+
+
 @pytest.mark.django_db
 def test_a_link_that_leads_nowhere_records_nothing(ambassador):
     ambassador.is_active = False
