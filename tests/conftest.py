@@ -1,6 +1,6 @@
 """Test set-up shared by the suite: which real services answer, and the personas of our scenarios.
 
-Tests marked `postgres`, `redis`, `worker` or `browser` need the real thing. Where it is missing they
+Tests marked `postgres`, `redis`, `worker`, `browser` or `pgbouncer` need the real thing. Where it is missing they
 are skipped with a loud reason; with PARRAIN_REQUIRE_SERVICES=1 (CI) a missing service is a failure.
 """
 
@@ -38,6 +38,10 @@ def _missing() -> dict[str, str]:
         missing["worker"] = missing["redis"]
     if CHROMIUM is None:
         missing["browser"] = "no chromium on PATH (apt-get install chromium)"
+    from tests.ops_scale.pgbouncer import EXECUTABLE as PGBOUNCER
+
+    if PGBOUNCER is None:
+        missing["pgbouncer"] = "no pgbouncer installed (apt-get install pgbouncer)"
     return missing
 
 
@@ -108,7 +112,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         for marker, count in skipped.items():
             terminalreporter.write_line(f"!! {count} tests SKIPPED: {marker} unavailable ({MISSING[marker]})", red=True)
         terminalreporter.write_line(
-            "!! CI runs them all: run `make test` with PostgreSQL, Redis and chromium.", red=True
+            "!! CI runs them all: run `make test` with PostgreSQL, Redis, chromium and pgbouncer.", red=True
         )
         terminalreporter.write_line(bar, red=True, bold=True)
 
