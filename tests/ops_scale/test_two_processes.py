@@ -4,7 +4,8 @@ connected to PostgreSQL directly, then through PgBouncer in transaction mode (DA
 Clicks, signups and purchases go through both web processes at once, as a load balancer would spread them
 (a click through one, the signup naming it through the other); the workers race on the recalculations.
 Every click, reward, milestone and e-mail exists exactly once. E-mails are written to files by whichever
-process sends them (tests/ops_scale/file_mail_settings.py), so the test counts all of them. Every process the test starts is stopped by its PID.
+process sends them (tests/ops_scale/file_mail_settings.py), so the test counts all of them. Every
+process the test starts is stopped by its PID.
 """
 
 from __future__ import annotations
