@@ -131,6 +131,15 @@ parrain_prepare_test_env() {
         missing+=("$PARRAIN_CHROMIUM is MISSING (apt-get install chromium) -> tests marked 'browser' are SKIPPED")
     fi
 
+    local pgbouncer
+    pgbouncer="$(command -v pgbouncer || true)"
+    [ -n "$pgbouncer" ] || [ ! -x /usr/sbin/pgbouncer ] || pgbouncer=/usr/sbin/pgbouncer
+    if [ -n "$pgbouncer" ]; then
+        echo "services: pgbouncer: $pgbouncer"
+    else
+        missing+=("pgbouncer is MISSING (apt-get install pgbouncer) -> tests marked 'pgbouncer' are SKIPPED")
+    fi
+
     if ((${#missing[@]} == 0)); then
         return 0
     fi
