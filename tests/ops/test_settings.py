@@ -137,6 +137,8 @@ def test_a_malformed_sentry_setting_stops_the_process(name, value):
         ("THROTTLE_SIGNUPS_KEY", "6000/5m"),
         ("THROTTLE_API_KEY", "lots"),
         ("RATE_LIMIT_API_KEY_FAILURES", "20/fortnight"),
+        ("CLICK_ASYNC_COMMIT", "sometimes"),
+        ("API_FAST_PATH", "maybe"),
     ],
 )
 def test_a_malformed_operations_setting_stops_the_process(name, value):
