@@ -9,6 +9,7 @@ See bench/README.md for how to read the output.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -231,6 +232,9 @@ def main() -> int:
         f"{args.duration:g}s measured ({args.rounds} alternating rounds for the redirect and its baseline)"
     )
     say(f"servers: {gunicorn.describe()}, the same for Parrain and the baseline")
+    # Read from the environment like any setting: say it, the figures depend on it (README "The click write path").
+    asynchronous = os.environ.get("CLICK_ASYNC_COMMIT", "true")
+    say(f"Parrain's clicks: CLICK_ASYNC_COMMIT={asynchronous} (the baseline commits each click synchronously)")
     say()
 
     env = parrain_env(pg=args.pg, db=args.db, redis_url=args.redis)
