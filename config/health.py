@@ -80,9 +80,29 @@ def _drift_warning() -> str | None:
     return f"the last reconciliation ({last['finished_at']}) repaired drift: {repairs}"
 
 
+def _durability_warning() -> str | None:
+    """PostgreSQL set to answer commits before they reach the disk, for every transaction (the server's, the
+    database's or the role's setting): Parrain relaxes that for clicks alone (CLICK_ASYNC_COMMIT), and its
+    promise that an answered signup is never lost depends on the rest waiting for the disk."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('fsync'), current_setting('synchronous_commit')")
+        fsync, synchronous_commit = cursor.fetchone()
+    if fsync == "off":
+        return "PostgreSQL runs with fsync off: a crash of its machine can corrupt the database"
+    if synchronous_commit == "off":
+        return (
+            "PostgreSQL's synchronous_commit is off for Parrain's connections: a crash of PostgreSQL can lose "
+            "answered signups, conversions and rewards, not only the last clicks"
+        )
+    return None
+
+
 def operational_warnings() -> dict[str, str]:
-    """What needs an operator without stopping service: a silent beat, a growing queue, counters that drifted."""
-    checks = {"drift": _drift_warning}
+    """What needs an operator without stopping service: a silent beat, a growing queue, counters that drifted,
+    a database that does not wait for its disk."""
+    checks = {"drift": _drift_warning, "durability": _durability_warning}
     if not settings.CELERY_TASK_ALWAYS_EAGER:  # eager (development): no beat, no queue
         checks = {"beat": _beat_warning, "queue": _queue_warning, **checks}
     warnings = {}

@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from ambassadors.models import AmbassadorCounters
@@ -64,7 +65,7 @@ def test_all_is_well_when_beat_ticks_the_queue_is_short_and_nothing_drifted(clie
 
     assert (body["status"], body["broker"], body["warnings"]) == ("ok", "ok", {})
     assert ok, output
-    assert output.splitlines() == ["ok database", "ok broker", "ok beat", "ok queue", "ok drift"]
+    assert output.splitlines() == ["ok database", "ok broker", "ok beat", "ok queue", "ok drift", "ok durability"]
 
 
 @pytest.mark.redis
@@ -122,6 +123,32 @@ def test_drift_found_by_the_last_reconciliation_is_a_warning_until_a_clean_run(c
     assert clean_check[0] is True, clean_check[1]
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("statement", "warning"),
+    [
+        ("SET synchronous_commit = off", "synchronous_commit is off for Parrain's connections"),
+        ("SET synchronous_commit = local", None),  # waits for the local disk: as safe as on, for one server
+    ],
+)
+def test_a_database_that_does_not_wait_for_its_disk_is_a_warning(client, statement, warning):
+    # What `ALTER ROLE parrain SET synchronous_commit = off` (or the server's setting) gives every connection.
+    # SET lasts until the test's transaction rolls back.
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+
+    body = client.get("/health/").json()
+    ok, output = check_parrain()
+
+    assert body["status"] == "ok"
+    if warning:
+        assert warning in body["warnings"]["durability"]
+        assert not ok and "PROBLEM durability" in output
+    else:
+        assert "durability" not in body["warnings"]
+        assert ok, output
+
+
 def test_eager_development_checks_neither_beat_nor_queue(client):
     # make run: tasks run in the web process and periodic work in a thread; no beat, no broker to ask.
     response = client.get("/health/")
@@ -170,5 +197,6 @@ def test_check_parrain_exits_non_zero_from_the_command_line_when_the_database_do
         "skipped beat: the database does not answer",
         "skipped queue: the database does not answer",
         "skipped drift: the database does not answer",
+        "skipped durability: the database does not answer",
     ]
     assert "2 problem(s): database, broker" in result.stderr

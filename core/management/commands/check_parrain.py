@@ -1,8 +1,9 @@
 """`manage.py check_parrain`: the state an operator should look at, and a non-zero exit when something is wrong.
 
 It checks what /health/ reports (config/health.py), but strictly: the database, the broker (unless tasks run
-eagerly), a beat that stopped ticking, a queue growing past HEALTH_QUEUE_MAX, and drift the last
-reconciliation had to repair. For cron, a container health check or a monitoring agent.
+eagerly), a beat that stopped ticking, a queue growing past HEALTH_QUEUE_MAX, drift the last
+reconciliation had to repair, and a PostgreSQL that answers commits before they reach its disk. For cron, a
+container health check or a monitoring agent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from config import health
 
 
 class Command(BaseCommand):
-    help = "Check the database, the broker, beat, the queues and reconciliation drift; exit 1 on any problem."
+    help = (
+        "Check the database, the broker, beat, the queues, reconciliation drift and the database's durability; "
+        "exit 1 on any problem."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         problems: dict[str, str] = {}
@@ -31,8 +35,8 @@ class Command(BaseCommand):
         if db_ok:
             problems.update(health.operational_warnings())
         else:
-            skipped.update(dict.fromkeys(("beat", "queue", "drift"), "the database does not answer"))
-        for name in ("database", "broker", "beat", "queue", "drift"):
+            skipped.update(dict.fromkeys(("beat", "queue", "drift", "durability"), "the database does not answer"))
+        for name in ("database", "broker", "beat", "queue", "drift", "durability"):
             if name in problems:
                 self.stdout.write(f"PROBLEM {name}: {problems[name]}")
             elif name in skipped:
