@@ -4,7 +4,8 @@ pyproject.toml, the pre-commit hooks and CI.
 Docker cannot run where the tests run, so these tests read the files instead, each with a parser of its
 format (YAML, TOML, PEP 508 requirements, Dockerfile instructions): every service the design names is
 there, each runs an entry point that exists in the code, and nothing points at a private package index or
-at a path of one machine. No database, no Django import.
+at a path of one machine. No database, no Django import. tests/ops_scale/test_image_build.py builds the
+image the Dockerfile describes on this machine, and runs it.
 """
 
 from __future__ import annotations
