@@ -131,14 +131,16 @@ parrain_prepare_test_env() {
         missing+=("$PARRAIN_CHROMIUM is MISSING (apt-get install chromium) -> tests marked 'browser' are SKIPPED")
     fi
 
-    local pgbouncer
-    pgbouncer="$(command -v pgbouncer || true)"
-    [ -n "$pgbouncer" ] || [ ! -x /usr/sbin/pgbouncer ] || pgbouncer=/usr/sbin/pgbouncer
-    if [ -n "$pgbouncer" ]; then
-        echo "services: pgbouncer: $pgbouncer"
-    else
-        missing+=("pgbouncer is MISSING (apt-get install pgbouncer) -> tests marked 'pgbouncer' are SKIPPED")
-    fi
+    local tool found
+    for tool in pgbouncer nginx; do
+        found="$(command -v "$tool" || true)"
+        [ -n "$found" ] || [ ! -x "/usr/sbin/$tool" ] || found="/usr/sbin/$tool"
+        if [ -n "$found" ]; then
+            echo "services: $tool: $found"
+        else
+            missing+=("$tool is MISSING (apt-get install $tool) -> tests marked '$tool' are SKIPPED")
+        fi
+    done
 
     if ((${#missing[@]} == 0)); then
         return 0

@@ -1,7 +1,8 @@
 """Test set-up shared by the suite: which real services answer, and the personas of our scenarios.
 
-Tests marked `postgres`, `redis`, `worker`, `browser` or `pgbouncer` need the real thing. Where it is missing they
-are skipped with a loud reason; with PARRAIN_REQUIRE_SERVICES=1 (CI) a missing service is a failure.
+Tests marked `postgres`, `redis`, `worker`, `browser`, `pgbouncer` or `nginx` need the real thing. Where it
+is missing they are skipped with a loud reason; with PARRAIN_REQUIRE_SERVICES=1 (CI) a missing service is a
+failure.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def _missing() -> dict[str, str]:
 
     if PGBOUNCER is None:
         missing["pgbouncer"] = "no pgbouncer installed (apt-get install pgbouncer)"
+    from tests.ops_scale.nginx import EXECUTABLE as NGINX
+
+    if NGINX is None:
+        missing["nginx"] = "no nginx installed (apt-get install nginx)"
     return missing
 
 
@@ -112,7 +117,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         for marker, count in skipped.items():
             terminalreporter.write_line(f"!! {count} tests SKIPPED: {marker} unavailable ({MISSING[marker]})", red=True)
         terminalreporter.write_line(
-            "!! CI runs them all: run `make test` with PostgreSQL, Redis, chromium and pgbouncer.", red=True
+            "!! CI runs them all: run `make test` with PostgreSQL, Redis, chromium, pgbouncer and nginx.", red=True
         )
         terminalreporter.write_line(bar, red=True, bold=True)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -54,13 +53,9 @@ class PgBouncer:
         wait_until(self._listening, timeout=15, interval=0.1, what=f"pgbouncer on port {self.port}")
 
     def _listening(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"pgbouncer exited: {self.log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        from tests.ops_scale.local_server import accepts_connections
+
+        return accepts_connections(self.process, self.port, self.log, "pgbouncer")
 
     def logins(self) -> int:
         """Client connections PgBouncer took (it logs each login attempt)."""

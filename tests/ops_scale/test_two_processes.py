@@ -1,8 +1,11 @@
-"""Past one machine: two web processes (gunicorn) and two Celery workers on one database and one Redis,
-connected to PostgreSQL directly, then through PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer).
+"""Past one machine: two web processes (gunicorn) and two Celery workers on one database and one Redis.
 
-Clicks, signups and purchases go through both web processes at once, as a load balancer would spread them
-(a click through one, the signup naming it through the other); the workers race on the recalculations.
+Twice: connected to PostgreSQL directly, clients picking the web process; then in the `scale` profile's shape,
+the processes reaching PostgreSQL through PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer) and the
+clients reaching them through nginx with the profile's own configuration (tests/ops_scale/nginx.py).
+
+Clicks, signups and purchases go through both web processes at once (a click through one, the signup naming
+it through the other, when the clients pick); the workers race on the recalculations.
 Every click, reward, milestone and e-mail exists exactly once. E-mails are written to files by whichever
 process sends them (tests/ops_scale/file_mail_settings.py), so the test counts all of them. Every
 process the test starts is stopped by its PID.
@@ -34,6 +37,7 @@ from core.models import AuditEvent, Notification
 from referrals.models import Click, Conversion, Signup
 from rewards.models import Milestone, RewardGrant, RewardTier
 from tests.factories import ProgramFactory, enroll
+from tests.ops_scale.nginx import Nginx
 from tests.ops_scale.pgbouncer import PgBouncer
 from tests.referrals.helpers import CHROME
 from tests.rewards.conftest import (
@@ -58,20 +62,10 @@ pytestmark = [
 SETTINGS = "tests.ops_scale.file_mail_settings"
 
 
-class Web:
-    """One gunicorn serving config.wsgi on a free port of 127.0.0.1."""
+class Endpoint:
+    """What clients send requests to: a web process, or the balancer in front of them."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}"]
-            + ["--workers", "2", "--timeout", "60", "--access-logfile", str(log), "--error-logfile", str(log)],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    port: int
 
     def request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -95,6 +89,27 @@ class Web:
             return parse_qs(urlsplit(response.getheader("Location")).query)["click_id"][0]
         finally:
             connection.close()
+
+
+class Balancer(Endpoint):
+    def __init__(self, nginx: Nginx) -> None:
+        self.port = nginx.port
+
+
+class Web(Endpoint):
+    """One gunicorn serving config.wsgi on a free port of 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}"]
+            + ["--workers", "2", "--timeout", "60", "--access-logfile", str(log), "--error-logfile", str(log)],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def ready(self) -> bool:
         if self.process.poll() is not None:
@@ -165,12 +180,30 @@ def bouncer(request) -> Iterator[PgBouncer | None]:
         pooler.stop()
 
 
-@pytest.mark.parametrize("bouncer", ["direct", pytest.param("pgbouncer", marks=pytest.mark.pgbouncer)], indirect=True)
+@pytest.fixture
+def start_nginx() -> Iterator[Callable[[list[int]], Nginx]]:
+    """`start_nginx(ports)`: nginx balancing those web processes; stopped after the test."""
+    started: list[Nginx] = []
+
+    def start(ports: list[int]) -> Nginx:
+        started.append(Nginx(ports))
+        return started[-1]
+
+    yield start
+    for nginx in started:
+        nginx.stop()
+
+
+SCALE = pytest.param("scale", marks=[pytest.mark.pgbouncer, pytest.mark.nginx])
+
+
+@pytest.mark.parametrize("bouncer", ["direct", SCALE], indirect=True)
 def test_two_web_processes_and_two_workers_unlock_each_reward_milestone_and_email_once(
     bouncer,
     broker,  # noqa: F811
     start_worker,  # noqa: F811
     start_web,
+    start_nginx,
     mail_dir,
 ):
     program = ProgramFactory(slug="two-machines", hold_period_days=0)  # purchases approved at once
@@ -183,7 +216,8 @@ def test_two_web_processes_and_two_workers_unlock_each_reward_milestone_and_emai
     key = api_key_create(actor=Actor.system("tests"), program=program, scopes=["track"])[1]
     mail = {"DJANGO_SETTINGS_MODULE": SETTINGS, "PARRAIN_TEST_MAIL_DIR": str(mail_dir)}
     database = {"DATABASE_URL": database_url_for_workers(), "DATABASE_POOLER": ""}
-    if bouncer is not None:
+    scaled = bouncer is not None
+    if scaled:
         database = {"DATABASE_URL": bouncer.url, "DATABASE_POOLER": "pgbouncer"}
     env = dict(os.environ) | mail | database
     env |= {
@@ -193,11 +227,17 @@ def test_two_web_processes_and_two_workers_unlock_each_reward_milestone_and_emai
         "SECRET_KEY": settings.SECRET_KEY,
         "CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        # nginx appends the client's address to X-Forwarded-For: one proxy to look behind (as the profile says).
+        "TRUSTED_PROXY_COUNT": "1" if scaled else "0",
     }
     webs = [start_web(env), start_web(env)]
     workers = [start_worker(broker, **mail, **database), start_worker(broker, **mail, **database)]
     for web in webs:
         web.wait_ready()
+    front: list[Endpoint] = list(webs)
+    if scaled:  # every client through the balancer, which spreads them
+        nginx = start_nginx([web.port for web in webs])
+        front = [Balancer(nginx)] * 2
 
     # 16 friends of Ana's and 4 walk-ins; every other friend of Ana's buys: 8 purchases. One domain each:
     # the e-mail telling Ana a friend subscribed shows the address masked but for its domain. A quarter of
@@ -216,9 +256,9 @@ def test_two_web_processes_and_two_workers_unlock_each_reward_milestone_and_emai
             start.wait()
             for n, (address, code, buys) in enumerate(people[index::4]):
                 # Consecutive requests of one client land on different web processes.
-                web = webs[(index + n) % 2]
+                web = front[(index + n) % 2]
                 if address in followed:  # the click through one web process, the signup through the other
-                    body = {"email": address, "click_id": webs[(index + n + 1) % 2].visit(code)}
+                    body = {"email": address, "click_id": front[(index + n + 1) % 2].visit(code)}
                 else:
                     body = {"email": address} | ({"referral_code": code} if code else {})
                 status, _ = web.request("POST", f"{base}/signups", body, auth)
@@ -231,7 +271,7 @@ def test_two_web_processes_and_two_workers_unlock_each_reward_milestone_and_emai
                         "amount": "19.90",
                         "currency": "EUR",
                     }
-                    status, _ = webs[(index + n + 1) % 2].request("POST", f"{base}/conversions", purchase, auth)
+                    status, _ = front[(index + n + 1) % 2].request("POST", f"{base}/conversions", purchase, auth)
                     with lock:
                         statuses[("conversion", status)] += 1
         except BaseException as exc:  # reported below
@@ -292,5 +332,6 @@ def test_two_web_processes_and_two_workers_unlock_each_reward_milestone_and_emai
     for worker in workers:
         assert " succeeded in " in worker.log()
     assert any("rewards.recalculate" in worker.log() for worker in workers)
-    if bouncer is not None:  # and every process reached the database through the pooler
+    if scaled:  # every process reached the database through the pooler, every client came through nginx
         assert bouncer.logins() >= len(webs) * 2 + len(workers), bouncer.log.read_text()[-2000:]
+        assert nginx.requests_passed() == 20 + 8 + len(followed)
