@@ -198,8 +198,19 @@ def signup_record(
         ip_hashed = ip_hashed or attribution.click.ip_hash
         visitor_id = visitor_id or attribution.click.visitor_id
 
-    def screened(status: str, reason: str, detail: str) -> tuple[dict[str, Any], Signup, dict[str, Any], str, int]:
-        """The new signup's fields, the unsaved signup, its audit snapshot and reason, and whether it counts."""
+    def screen() -> tuple[dict[str, Any], Signup, dict[str, Any], str, int]:
+        """Screen the new signup (after _velocity_lock when it has a source): its fields, the unsaved signup,
+        its audit snapshot and reason, and whether it counts."""
+        status, reason, detail = _screen(
+            program=program,
+            email=email,
+            ambassador=attribution.ambassador,
+            referee_user=referee_user,
+            ip_hashed=ip_hashed,
+            visitor_id=visitor_id,
+            now=now,
+            ip_matches=ip_matches,
+        )
         fields: dict[str, Any] = {
             "program": program,
             "email": email,
@@ -221,39 +232,32 @@ def signup_record(
         audit_reason = detail or attribution_reason(attribution, program)
         return fields, signup, signup_snapshot(signup), audit_reason, int(status == Signup.Status.QUALIFIED)
 
-    def screen() -> tuple[str, str, str]:
-        return _screen(
-            program=program,
-            email=email,
-            ambassador=attribution.ambassador,
-            referee_user=referee_user,
-            ip_hashed=ip_hashed,
-            visitor_id=visitor_id,
-            now=now,
-            ip_matches=ip_matches,
+    def in_one_statement(after: dict[str, Any]) -> bool:
+        """Credited to nobody and announcing no webhook: the signup, its audit event and its counter delta are
+        one statement (PostgreSQL; _record_unattributed). Else the ORM writes them, and the counters."""
+        return (
+            connection.vendor == "postgresql"
+            and attribution.ambassador is None
+            and not webhook_events(action="signup.recorded", before=None, after=after)
         )
 
     try:
-        if connection.vendor == "postgresql" and attribution.ambassador is None and not (ip_hashed or visitor_id):
-            # Credited to nobody, from no known source: screening reads nothing (no velocity to count), so
-            # the signup, its audit event and its counter delta are one statement, a transaction of its own
-            # (no BEGIN and COMMIT round trips), when the signup announces no webhook.
-            _fields, signup, after, audit_reason, qualified = screened(*screen())
-            if not webhook_events(action="signup.recorded", before=None, after=after):
-                # Inside a caller's transaction, a savepoint: an existing mailbox leaves that transaction usable.
+        screening = None
+        if not (ip_hashed or visitor_id):
+            # From no known source: no velocity to count, so no lock to take and nothing read by the screening.
+            # In one statement, that is a transaction of its own: no BEGIN and COMMIT round trips (a savepoint
+            # inside a caller's transaction, so that an existing mailbox leaves that transaction usable).
+            screening = screen()
+            _fields, signup, after, audit_reason, qualified = screening
+            if in_one_statement(after):
                 with transaction.atomic() if connection.in_atomic_block else nullcontext():
                     _record_unattributed(signup, actor=actor, after=after, reason=audit_reason, qualified=qualified)
                 counts_announce(program.pk)
                 return signup, True
         with transaction.atomic():
             _velocity_lock(program=program, ip_hashed=ip_hashed, visitor_id=visitor_id)
-            fields, signup, after, audit_reason, qualified = screened(*screen())
-            if (
-                connection.vendor == "postgresql"
-                and attribution.ambassador is None
-                and not webhook_events(action="signup.recorded", before=None, after=after)
-            ):
-                # Credited to nobody, announcing nothing: the three rows in one statement.
+            fields, signup, after, audit_reason, qualified = screening or screen()
+            if in_one_statement(after):
                 _record_unattributed(signup, actor=actor, after=after, reason=audit_reason, qualified=qualified)
                 counts_announce(program.pk)
                 return signup, True

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -82,3 +85,31 @@ def at_once(call: Callable[[Client, int], Any], threads: int) -> list[Any]:
     assert not any(thread.is_alive() for thread in workers), "a request hung"
     assert not errors, errors
     return results
+
+
+@dataclass
+class ServerErrors:
+    """What Django's handling of an unexpected exception left: the paths got_request_exception was sent for,
+    and the ERROR records of the django.request logger."""
+
+    signalled: list[str] = field(default_factory=list)
+    logged: list[logging.LogRecord] = field(default_factory=list)
+
+
+@contextmanager
+def server_errors(caplog: Any) -> Iterator[ServerErrors]:
+    """Collects ServerErrors while the block runs (caplog: pytest's fixture)."""
+    from django.core.signals import got_request_exception
+
+    seen = ServerErrors()
+
+    def receiver(sender: Any, request: Any, **kwargs: Any) -> None:
+        seen.signalled.append(request.path)
+
+    got_request_exception.connect(receiver)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django.request"):
+            yield seen
+    finally:
+        got_request_exception.disconnect(receiver)
+        seen.logged = [r for r in caplog.records if r.name == "django.request" and r.levelno == logging.ERROR]

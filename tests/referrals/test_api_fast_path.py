@@ -26,6 +26,7 @@ from core.models import AuditEvent
 from referrals.api import SignupsApi
 from referrals.models import Signup
 from tests.factories import enroll
+from tests.referrals.helpers import server_errors
 from tests.referrals.ratelimit_helpers import use_shared_cache
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the handler opens and closes connections per request
@@ -352,7 +353,6 @@ def test_the_metrics_count_the_fast_paths_requests_under_the_views_name(program,
 
 
 def test_a_failure_while_recording_gets_djangos_500_handling_once(program, full_stack, monkeypatch, caplog):
-    from django.core.signals import got_request_exception
     from django.db import OperationalError
 
     attempts: list[str] = []
@@ -362,23 +362,13 @@ def test_a_failure_while_recording_gets_djangos_500_handling_once(program, full_
         raise OperationalError("connection to server was lost")
 
     monkeypatch.setattr("referrals.api.signup_record", fail)
-    signalled: list[str] = []
-
-    def receiver(sender: Any, request: Any, **kwargs: Any) -> None:
-        signalled.append(request.path)
-
-    got_request_exception.connect(receiver)
-    try:
-        with caplog.at_level(logging.ERROR, logger="django.request"):
-            answer = post(program, track_key_of(program), {"email": "a@example.org"})
-    finally:
-        got_request_exception.disconnect(receiver)
+    with server_errors(caplog) as errors:
+        answer = post(program, track_key_of(program), {"email": "a@example.org"})
 
     assert answer.status == 500
     assert answer.headers["content-type"] == "application/json" and set(answer.json()) == {"detail"}
-    assert signalled == [f"/api/v1/programs/{program.slug}/signups"]
-    errors = [r for r in caplog.records if r.name == "django.request" and r.levelno == logging.ERROR]
-    assert len(errors) == 1
+    assert errors.signalled == [f"/api/v1/programs/{program.slug}/signups"]
+    assert len(errors.logged) == 1
     # Not retried through the full stack: the signup could have been recorded.
     assert attempts == ["a@example.org"] and full_stack == []
 

@@ -12,7 +12,7 @@ from django.test import RequestFactory, override_settings
 
 from ambassadors.models import Program
 from referrals.models import Click
-from tests.referrals.helpers import redirect_queries
+from tests.referrals.helpers import redirect_queries, server_errors
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
@@ -113,28 +113,14 @@ def database_gone(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_fast_path_failure_gets_djangos_500_handling(ambassador, database_gone, caplog):
-    import logging
-
-    from django.core.signals import got_request_exception
-
-    signalled: list[Any] = []
-
-    def receiver(sender: Any, request: Any, **kwargs: Any) -> None:
-        signalled.append(request.path)
-
-    got_request_exception.connect(receiver)
-    try:
-        with caplog.at_level(logging.ERROR, logger="django.request"):
-            status, headers, body = call(f"/r/{ambassador.code}")
-    finally:
-        got_request_exception.disconnect(receiver)
+    with server_errors(caplog) as errors:
+        status, headers, body = call(f"/r/{ambassador.code}")
 
     assert status == 500
     assert b"Server Error (500)" in body and headers["content-type"][0].startswith("text/html")
     assert headers["x-content-type-options"] == ["nosniff"]
-    assert signalled == [f"/r/{ambassador.code}"]
-    errors = [r for r in caplog.records if r.name == "django.request" and r.levelno == logging.ERROR]
-    assert len(errors) == 1 and errors[0].exc_info[0].__name__ == "OperationalError"
+    assert errors.signalled == [f"/r/{ambassador.code}"]
+    assert len(errors.logged) == 1 and errors.logged[0].exc_info[0].__name__ == "OperationalError"
     # The view ran once: the failure is not retried through the full stack (a click could count twice).
     assert database_gone == [ambassador.code]
 

@@ -256,3 +256,26 @@ def until_commit(captured: CaptureQueriesContext) -> list[str]:
     """The request's own statements: what the eager tasks run after its COMMIT is left out."""
     kinds = statement_kinds(captured)
     return kinds[: kinds.index("COMMIT") + 1]
+
+
+def test_an_unattributed_signup_that_would_announce_a_webhook_is_written_by_the_orm_with_its_outbox_row(
+    program, messages_lost, monkeypatch
+):
+    # No walk-in is a webhook event today. Were one to become one, the one-statement path (which writes no
+    # outbox row) must step aside: the rule of which changes are announced lives in core.webhook_events alone.
+    from core.models import OutboxMessage
+    from core.webhook_events import webhook_events as announced
+
+    def walk_ins_too(*, action: str, before: dict | None, after: dict) -> list[str]:
+        events = announced(action=action, before=before, after=after)
+        return events or (["signup.walk_in"] if action == "signup.recorded" else [])
+
+    monkeypatch.setattr("referrals.services.signups.webhook_events", walk_ins_too)
+    monkeypatch.setattr("core.audit.webhook_events", walk_ins_too)
+    with CaptureQueriesContext(connection) as captured:
+        signup, created = signup_record(program=program, email="walk-in@example.org", actor=SHOP)
+
+    assert created and signup.ambassador_id is None
+    assert "WITH referrals_signup" not in statement_kinds(captured)
+    assert OutboxMessage.objects.filter(program_id=program.pk, event="signup.walk_in").count() == 1
+    assert ProgramCounterDelta.objects.filter(program=program).count() == 1
