@@ -130,24 +130,42 @@ def _client_ident(group: str, request: Any) -> str:
     return BaseThrottle().get_ident(request) or ""
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One throttle's counter for one request: its key, its limit, and the seconds left in its window."""
+
+    key: str
+    limit: int
+    expires_in: int
+    wait: float
+
+
+def counting_window(name: str, rate: str) -> Window:
+    """The current fixed window of the counter `name` at `rate` ("<count>/<second|minute|hour|day>"): each
+    window has its own key, which expires a second after the window ends."""
+    limit, period = parse_rate(rate)
+    now = time.time()
+    window = int(now // period)
+    return Window(key=f"{name}:{window}", limit=limit, expires_in=period + 1, wait=(window + 1) * period - now)
+
+
 def key_failures_wait(request: Any, *, increment: bool) -> int | None:
     """Seconds the client's address stays refused for sending too many bad keys (RATE_LIMIT_API_KEY_FAILURES),
     counting this request as one more when `increment`; None while it may still try.
 
     Counted per fixed window in the shared cache, as the throttles count (one INCR, or one GET to look): a
     cache that fails lets the request through (logged)."""
-    limit, period = parse_rate(settings.RATE_LIMIT_API_KEY_FAILURES)
-    now = time.time()
-    window = int(now // period)
-    key = f"parrain:keyfail:{_client_ident(KEY_FAILURES_GROUP, request)}:{window}"
+    window = counting_window(
+        f"parrain:keyfail:{_client_ident(KEY_FAILURES_GROUP, request)}", settings.RATE_LIMIT_API_KEY_FAILURES
+    )
     try:
-        count = window_counts([(key, period + 1)])[0] if increment else window_peek(key)
+        count = window_counts([(window.key, window.expires_in)])[0] if increment else window_peek(window.key)
     except Exception:
         logger.warning("bad API keys not counted: the cache failed", exc_info=True)
         return None
-    if count <= limit:
+    if count <= window.limit:
         return None
-    return max(math.ceil((window + 1) * period - now), 1)
+    return max(math.ceil(window.wait), 1)
 
 
 def _refuse_if_too_many_failures(request: Request, *, increment: bool) -> None:
@@ -223,31 +241,13 @@ class WindowRateThrottle(BaseThrottle):
         ident = self.ident(request, view) if rate else None
         if rate is None or ident is None:
             return None
-        limit, period = parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        return Window(
-            key=f"parrain:throttle:{self.scope}:{ident}:{window}",
-            limit=limit,
-            expires_in=period + 1,
-            wait=(window + 1) * period - now,
-        )
+        return counting_window(f"parrain:throttle:{self.scope}:{ident}", rate)
 
     def allow_request(self, request: Request, view: Any) -> bool:
         return throttles_allow([self], request, view)
 
     def wait(self) -> float | None:
         return self._wait
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One throttle's counter for one request: its key, its limit, and the seconds left in its window."""
-
-    key: str
-    limit: int
-    expires_in: int
-    wait: float
 
 
 def throttles_allow(throttles: Sequence[WindowRateThrottle], request: Request, view: Any) -> bool:
