@@ -29,6 +29,8 @@ reconciliation                 4 or 3, one counters row per transaction, recount
 
 Step 3 is taken only by the folds and the reconciliation: signups never wait for the program's row.
 grant_redeem, welcome sweep    5 only
+signup_links_fill              1 only: the day's signups lacking their click's link, one UPDATE
+                               (no count moves; retried whole on a deadlock)
 ============================== =================================================================
 
 Two rules keep foreign keys out of the cycle:

@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from ambassadors.models import Ambassador
 from ambassadors.normalise import code_key
 from core.errors import InvalidInput
+from core.locking import transaction_retry
 from core.text import plain_text
 from referrals.models import ReferralLink
 
@@ -37,6 +38,7 @@ def link_create(*, ambassador: Ambassador, channel: str) -> ReferralLink:
         return existing
 
 
+@transaction_retry()  # lock order: core.locking (step 1 only, many signups in one statement)
 def signup_links_fill(*, program_id: int, day: date, window_days: int) -> int:
     """Give the signups of one UTC day that lack it the channel link of the click that credited them; returns
     how many were filled.
