@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from functools import lru_cache
+from typing import Any
 
 import django
 from django.conf import settings
@@ -69,17 +71,15 @@ class ParrainWSGIHandler(WSGIHandler):
     def _count(request: WSGIRequest, response: HttpResponseBase, started: float) -> None:
         """What django-prometheus's middlewares count of a request, for an answer of the fast path (which they
         do not see), under the redirect's URL name: its requests, its answers by status, its latency."""
-        metrics = Metrics.get_instance()
-        method = request.method or ""
-        metrics.requests_total.inc()
-        metrics.responses_total.inc()
         transport = "https" if request.is_secure() else "http"
-        metrics.requests_by_view_transport_method.labels(view=REDIRECT_VIEW, transport=transport, method=method).inc()
-        status = str(response.status_code)
-        metrics.responses_by_status_view_method.labels(status=status, view=REDIRECT_VIEW, method=method).inc()
-        metrics.requests_latency_by_view_method.labels(view=REDIRECT_VIEW, method=method).observe(
-            time.perf_counter() - started
+        total, answers, by_view, by_status, latency = _redirect_metrics(
+            transport, request.method or "", response.status_code
         )
+        total.inc()
+        answers.inc()
+        by_view.inc()
+        by_status.inc()
+        latency.observe(time.perf_counter() - started)
 
     @staticmethod
     def _referral_fast_path(request: WSGIRequest) -> HttpResponse | None:
@@ -108,6 +108,20 @@ class ParrainWSGIHandler(WSGIHandler):
             if settings.SECURE_HSTS_PRELOAD:
                 hsts += "; preload"
             response.headers.setdefault("Strict-Transport-Security", hsts)
+
+
+@lru_cache(maxsize=64)
+def _redirect_metrics(transport: str, method: str, status: int) -> tuple[Any, Any, Any, Any, Any]:
+    """The redirect's metrics for one (transport, method, status), each labelled once per process rather
+    than on every click."""
+    metrics = Metrics.get_instance()
+    return (
+        metrics.requests_total,
+        metrics.responses_total,
+        metrics.requests_by_view_transport_method.labels(view=REDIRECT_VIEW, transport=transport, method=method),
+        metrics.responses_by_status_view_method.labels(status=str(status), view=REDIRECT_VIEW, method=method),
+        metrics.requests_latency_by_view_method.labels(view=REDIRECT_VIEW, method=method),
+    )
 
 
 django.setup(set_prefix=False)
